@@ -1,0 +1,1 @@
+"""Database: tables, engine, batched writes and migrations."""

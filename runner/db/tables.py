@@ -1,0 +1,253 @@
+"""The runner's tables, in SQLAlchemy Core. The names match the system we replace.
+
+These definitions are the single source of truth: alembic migrations are checked against
+them, and every identifier in a statement comes from here (values are always bound).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every backend (SQLite stores naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# An auto-incrementing 64-bit key that SQLite also accepts as its ROWID alias.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+Money = Numeric(14, 2, asdecimal=True)
+
+JOB_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+FINISHED_STATUSES = ("completed", "failed", "cancelled")
+
+import_jobs = Table(
+    "import_jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(64), nullable=False),
+    Column("source_type", String(32), nullable=False),  # the sync type
+    Column("supplier_id", String(36)),  # a supplier or a marketplace integration id
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("scheduled_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("max_attempts", Integer, nullable=False, server_default="5"),
+    Column("locked_by", String(64)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("heartbeat_at", UTCDateTime),
+    Column("dedupe_key", String(255)),
+    # user|type|supplier: at most one running job per key (partial unique index below)
+    Column("concurrency_key", String(255), nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("completed_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("result_data", JSON),
+    Column("errors", JSON),
+    Column("metadata", JSON),
+    CheckConstraint(
+        "status IN ('pending', 'running', 'completed', 'failed', 'cancelled')", name="status"
+    ),
+    Index(
+        "uq_import_jobs_dedupe_active",
+        "dedupe_key",
+        unique=True,
+        postgresql_where=text("status IN ('pending', 'running') AND dedupe_key IS NOT NULL"),
+        sqlite_where=text("status IN ('pending', 'running') AND dedupe_key IS NOT NULL"),
+    ),
+    Index(
+        "uq_import_jobs_running_key",
+        "concurrency_key",
+        unique=True,
+        postgresql_where=text("status = 'running'"),
+        sqlite_where=text("status = 'running'"),
+    ),
+    Index("ix_import_jobs_claim", "status", "priority", "scheduled_at"),
+    Index("ix_import_jobs_finished", "status", "completed_at"),
+)
+
+suppliers = Table(
+    "suppliers",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("supplier_type", String(64), nullable=False),  # the supplier spec name
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("mode", String(16), nullable=False, server_default="live"),  # live | mock
+    Column("api_credentials", JSON),
+    Column("settings", JSON),  # base_url override, language, feed_name, ...
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_suppliers_user", "user_id", "status"),
+)
+
+marketplace_integrations = Table(
+    "marketplace_integrations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(64), nullable=False),
+    Column("platform", String(64), nullable=False),  # the marketplace spec name
+    Column("name", String(255), nullable=False),
+    Column("shop_url", String(512), nullable=False),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("mode", String(16), nullable=False, server_default="live"),  # live | mock
+    Column("credentials", JSON),
+    Column("settings", JSON),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_marketplace_integrations_user", "user_id", "status"),
+)
+
+imported_products = Table(
+    "imported_products",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("user_id", String(64), nullable=False),
+    Column("supplier_id", String(36), nullable=False),
+    Column("external_id", String(255), nullable=False),
+    Column("sku", String(255)),
+    Column("name", Text),
+    Column("description", Text),
+    Column("price", Money),
+    Column("cost_price", Money),
+    Column("currency", String(3)),
+    Column("category", String(255)),
+    Column("brand", String(255)),
+    Column("stock_quantity", Integer),
+    Column("image_urls", JSON),
+    Column("status", String(32)),
+    Column("ai_score", Float),
+    Column("content_hash", String(32)),
+    Column("last_synced_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("user_id", "supplier_id", "external_id"),
+    Index("ix_imported_products_stale", "user_id", "supplier_id", "last_synced_at"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("user_id", String(64), nullable=False),
+    Column("integration_id", String(36), nullable=False),
+    Column("platform_order_id", String(255), nullable=False),
+    Column("order_number", String(255)),
+    Column("status", String(32), nullable=False, server_default="pending"),
+    Column("tracking_number", String(255)),
+    Column("tracking_url", Text),
+    Column("carrier", String(255)),
+    Column("content_hash", String(32)),
+    Column("last_synced_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("user_id", "integration_id", "platform_order_id"),
+    Index("ix_orders_sync", "user_id", "integration_id", "status"),
+)
+
+activity_logs = Table(
+    "activity_logs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("user_id", String(64)),
+    Column("job_id", String(36)),
+    Column("supplier_id", String(36)),
+    Column("level", String(16), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("details", JSON),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_activity_logs_created", "created_at"),
+)
+
+sync_rejects = Table(
+    "sync_rejects",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("job_id", String(36)),
+    Column("user_id", String(64), nullable=False),
+    Column("supplier_id", String(36)),
+    Column("step", String(128), nullable=False),
+    Column("external_id", String(255)),
+    Column("field", String(128)),
+    Column("reason", Text, nullable=False),
+    Column("payload", JSON),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_sync_rejects_created", "created_at"),
+    Index("ix_sync_rejects_job", "job_id"),
+)
+
+# Columns a mapping may write, per target table (the spec loader checks mappings against it).
+WRITABLE_COLUMNS: dict[str, frozenset[str]] = {
+    "imported_products": frozenset(
+        {
+            "external_id",
+            "sku",
+            "name",
+            "description",
+            "price",
+            "cost_price",
+            "currency",
+            "category",
+            "brand",
+            "stock_quantity",
+            "image_urls",
+            "status",
+        }
+    ),
+    "orders": frozenset(
+        {
+            "platform_order_id",
+            "order_number",
+            "status",
+            "tracking_number",
+            "tracking_url",
+            "carrier",
+        }
+    ),
+}

@@ -1,0 +1,49 @@
+"""Exit codes and the error classes that map onto them."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0  # the run went as designed, even if some jobs failed (they are in the queue)
+    UNEXPECTED = 1  # anything unexpected; also a failed job with --fail-on-job-error
+    BAD_INPUT = 2  # a bad spec or bad arguments; nothing was touched
+    DATABASE = 3  # the database cannot be reached
+
+
+class SyncRunnerError(Exception):
+    """Base class of the runner's own errors. `str()` is one clear line, never a secret."""
+
+    exit_code: ExitCode = ExitCode.UNEXPECTED
+
+
+class SpecError(SyncRunnerError):
+    """One or more specs are invalid. `errors` holds every located problem."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+    def __init__(self, errors: list) -> None:
+        self.errors = errors
+        super().__init__(f"{len(errors)} spec error(s)")
+
+
+class DatabaseUnavailable(SyncRunnerError):
+    exit_code = ExitCode.DATABASE
+
+
+class TransientError(SyncRunnerError):
+    """Worth retrying later: timeouts, connection errors, 429, 5xx, a retryable envelope."""
+
+
+class PermanentError(SyncRunnerError):
+    """Retrying will not help: 401/403, a 4xx, a broken response contract."""
+
+
+class RetryLater(TransientError):
+    """The remote asked us to wait (Retry-After, a rate-limit reset): defer the job without
+    charging an attempt."""
+
+    def __init__(self, message: str, delay_seconds: float) -> None:
+        super().__init__(message)
+        self.delay_seconds = delay_seconds

@@ -1,0 +1,340 @@
+"""Typed, frozen spec objects.
+
+The loader (`runner.spec.load`) turns validated YAML into these objects. Everything after
+loading (connector, mapping, sync engine, queue, maintenance) reads specs only through them.
+Templates stay unrendered strings here: secrets are resolved at request time, never at load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+# ---------------------------------------------------------------------------------------------
+# Connector specs (suppliers and marketplaces share one shape)
+
+
+@dataclass(frozen=True)
+class AuthSpec:
+    """How a request is authenticated. `type` picks a registered auth kind.
+
+    Kinds and their `params` (all values may be templates such as `{{ credentials.api_key }}`):
+    - api_key: name, value, in ("header" | "query")
+    - bearer: token
+    - basic: username, password, fallback ("none" | "query"), query_username, query_password
+    - oauth2_client_credentials: token_url, client_id, client_secret, scope
+    - iop_hmac_sha256: app_key, app_secret, token, token_param ("session" | "access_token"),
+      api_name (the `method` value or a system path)
+    - none
+    """
+
+    type: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PaginateSpec:
+    """How a list operation walks its pages. `type` picks a registered pagination kind.
+
+    Kinds: page_number (page_param, size_param, start, size, total_pages_header,
+    total_path), offset (offset_param, limit_param, size, total_path), cursor (cursor_param,
+    cursor_path), next_url (next_path), link_header (rel), none.
+    Every kind stops on an empty page; `stop_on_short_page` stops on a page shorter than
+    `size`; `max_pages` is a hard cap.
+    """
+
+    type: str
+    params: dict[str, Any] = field(default_factory=dict)
+    max_pages: int = 10_000
+
+
+@dataclass(frozen=True)
+class LookupSpec:
+    """How a lookup operation is fed known ids.
+
+    `id_in` says where one id (or a joined batch of ids) goes: a query parameter or a
+    `{id}` placeholder in the path. `batch_size` > 1 joins ids with `separator` into one
+    request (Shopify `ids=`, WooCommerce `include=`).
+    """
+
+    id_param: str | None = None  # query parameter name; None means the path has {id}
+    batch_size: int = 1
+    separator: str = ","
+    concurrency: int = 4
+
+
+@dataclass(frozen=True)
+class ResponseSpec:
+    """Per-connector response rules, beyond plain HTTP status codes."""
+
+    empty_body: Literal["error", "no_data"] = "error"
+    error_path: str | None = None  # e.g. "error_response": present means the call failed
+    error_code_path: str | None = None
+    error_message_path: str | None = None
+    retryable_error_pattern: str | None = None  # regex on the error code/message
+    rate_limit_reset_header: str | None = None  # e.g. X-Ratelimit-Reset (epoch seconds)
+
+
+@dataclass(frozen=True)
+class RateLimitSpec:
+    requests: int
+    per: Literal["second", "minute", "hour"]
+
+    @property
+    def period_seconds(self) -> float:
+        return {"second": 1.0, "minute": 60.0, "hour": 3600.0}[self.per]
+
+
+@dataclass(frozen=True)
+class RetrySpec:
+    max_attempts: int = 5
+    backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 60.0
+    jitter: float = 0.1
+
+
+@dataclass(frozen=True)
+class TimeoutSpec:
+    connect: float = 10.0
+    read: float = 60.0
+
+
+@dataclass(frozen=True)
+class OperationSpec:
+    """One API call shape: a paged list, or a lookup of known ids."""
+
+    name: str
+    kind: Literal["list", "lookup"]
+    path: str
+    method: Literal["GET", "POST"] = "GET"
+    params: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    records: str = ""  # dotted path to the record list in the body; "" = body itself
+    id_field: str = "id"  # path of the id inside one record; "." = the record is the id
+    paginate: PaginateSpec | None = None
+    lookup: LookupSpec | None = None
+    mapping: str | None = None  # name of the mapping that turns a record into a row
+    auth: AuthSpec | None = None  # overrides the connector auth for this operation
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One step of a sync type for one connector.
+
+    The first step of a sync type that creates rows upserts; later steps update only their
+    own columns on rows matching the key. `ids_from` feeds a lookup with the ids streamed by
+    another (list) operation; without it a lookup fans out over the selected known rows.
+    `fields` narrows what the step writes (default: every field its mapping maps).
+    """
+
+    operation: str
+    mapping: str | None = None  # overrides the operation's mapping
+    ids_from: str | None = None
+    fields: tuple[str, ...] | None = None
+    max_reject_ratio: float | None = None  # overrides the sync type's threshold
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """A supplier or a marketplace, declared in YAML."""
+
+    name: str
+    kind: Literal["supplier", "marketplace"]
+    title: str
+    base_url: str  # may be a template (marketplaces: `{{ integration.shop_url }}`)
+    auth: AuthSpec
+    operations: dict[str, OperationSpec]
+    syncs: dict[str, tuple[StepSpec, ...]]
+    rate_limit: RateLimitSpec | None = None
+    retry: RetrySpec = field(default_factory=RetrySpec)
+    timeouts: TimeoutSpec = field(default_factory=TimeoutSpec)
+    response: ResponseSpec = field(default_factory=ResponseSpec)
+    source_file: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Mappings
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one target column is computed from a source record.
+
+    Exactly one of `source` (a dotted/indexed path such as `images[0].url`), `value` (a
+    constant) or `expr` (a sandboxed jinja2 expression, e.g. `record.stocks | sum(attribute=
+    'quantity')`) is set.
+    """
+
+    name: str
+    type: Literal["string", "integer", "decimal", "boolean", "datetime", "list", "json"] = "string"
+    source: str | None = None
+    value: Any = None
+    expr: str | None = None
+    default: Any = None
+    required: bool = False
+    map: dict[str, Any] | None = None  # value map applied after reading, before coercion
+    map_default: Any = None  # used when a value is not in `map` (None = reject if unmapped)
+    hash: bool = True  # include in content_hash
+
+
+@dataclass(frozen=True)
+class MockFieldSpec:
+    """One generated source field. Exactly one generator key is set.
+
+    Generators: sequence {start, step}, choice [..], integer {min, max}, decimal {min, max,
+    places}, words {lists, count}, template "...", expr "...", value <const>, list {count,
+    item: {field specs}} (nested records), object {field specs}.
+    """
+
+    name: str
+    generator: str
+    params: Any
+
+
+@dataclass(frozen=True)
+class MockSpec:
+    """How to generate source-shaped records offline."""
+
+    count: int
+    id_field: str
+    fields: tuple[MockFieldSpec, ...]
+    seed: int = 0
+    envelope: str = ""  # dotted path records are wrapped in for a lookup response, if any
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    name: str
+    target: Literal["imported_products", "orders"]
+    key: str  # the target column that carries the source id (external_id, platform_order_id)
+    fields: tuple[FieldSpec, ...]
+    mock: MockSpec | None = None
+    source_file: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Sync types
+
+
+@dataclass(frozen=True)
+class SyncTypeSpec:
+    name: str
+    description: str
+    target: Literal["imported_products", "orders"]
+    source: Literal["supplier", "marketplace"]
+    fields: tuple[str, ...]
+    creates_rows: bool = False
+    stale_after_seconds: int | None = None  # lookups select rows last synced before this
+    status_in: tuple[str, ...] | None = None  # lookups select rows in these statuses
+    max_reject_ratio: float = 0.2
+    log_icon: str = "🚀"
+
+
+# ---------------------------------------------------------------------------------------------
+# Runner config
+
+
+@dataclass(frozen=True)
+class BackoffSpec:
+    base_seconds: float = 30.0
+    max_seconds: float = 3600.0
+    jitter: float = 0.2
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    lease_seconds: int = 300
+    heartbeat_seconds: int = 60
+    max_attempts: int = 5
+    poll_seconds: float = 1.0
+    backoff: BackoffSpec = field(default_factory=BackoffSpec)
+
+
+@dataclass(frozen=True)
+class RetentionSpec:
+    activity_logs_days: int = 30
+    completed_jobs_days: int = 7
+    failed_jobs_days: int = 30
+    rejects_days: int = 30
+    batch_size: int = 1000
+
+
+@dataclass(frozen=True)
+class ScoreRuleSpec:
+    """Add `points` to a product's score when `metric` lies in [min, max).
+
+    Metrics: stock (stock_quantity), margin_pct ((price - cost_price) / price * 100), price,
+    days_since_sync (age of last_synced_at in days).
+    """
+
+    name: str
+    metric: Literal["stock", "margin_pct", "price", "days_since_sync"]
+    points: float
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class ScoringSpec:
+    base: float = 0.0
+    rules: tuple[ScoreRuleSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    name: str
+    url: str
+    secret: str  # template, e.g. "{{ env.SYNC_RUNNER_WEBHOOK_SECRET }}"
+    events: tuple[str, ...] = ("job.completed", "job.failed")
+    timeout_seconds: float = 5.0
+    max_attempts: int = 3
+    allow_hosts: tuple[str, ...] = ()  # explicit allowlist for otherwise refused addresses
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """Enqueue `sync_type` on a cron schedule, one job per active supplier or integration."""
+
+    name: str
+    sync_type: str
+    cron: str
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class LoggingSpec:
+    format: Literal["human", "json"] = "human"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@dataclass(frozen=True)
+class RunnerSpec:
+    database_url: str = "sqlite:///sync-runner.db"
+    queue: QueueSpec = field(default_factory=QueueSpec)
+    retention: RetentionSpec = field(default_factory=RetentionSpec)
+    scoring: ScoringSpec = field(default_factory=ScoringSpec)
+    webhooks: tuple[WebhookSpec, ...] = ()
+    schedules: tuple[ScheduleSpec, ...] = ()
+    logging: LoggingSpec = field(default_factory=LoggingSpec)
+    source_file: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Everything, loaded together
+
+
+@dataclass(frozen=True)
+class SpecSet:
+    """All specs of one specs directory plus its mappings, cross-checked."""
+
+    runner: RunnerSpec
+    sync_types: dict[str, SyncTypeSpec]
+    suppliers: dict[str, ConnectorSpec]
+    marketplaces: dict[str, ConnectorSpec]
+    mappings: dict[str, MappingSpec]
+
+    def connector(self, name: str) -> ConnectorSpec:
+        if name in self.suppliers:
+            return self.suppliers[name]
+        return self.marketplaces[name]
