@@ -47,3 +47,23 @@ class RetryLater(TransientError):
     def __init__(self, message: str, delay_seconds: float) -> None:
         super().__init__(message)
         self.delay_seconds = delay_seconds
+
+
+class JobFailed(SyncRunnerError):
+    """Some part of a job failed after the rest went on (e.g. one supplier of three).
+
+    Carries the partial `result_data` and every error; `transient` says whether running the
+    job again later may succeed (the queue then retries it with backoff).
+    """
+
+    def __init__(
+        self, message: str, *, errors: list[dict], result_data: dict, transient: bool
+    ) -> None:
+        super().__init__(message)
+        self.errors = errors
+        self.result_data = result_data
+        self.transient = transient
+
+
+class JobInterrupted(SyncRunnerError):
+    """The worker is stopping (SIGTERM) or lost its lease: hand the job back uncharged."""

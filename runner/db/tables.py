@@ -221,33 +221,3 @@ sync_rejects = Table(
     Index("ix_sync_rejects_created", "created_at"),
     Index("ix_sync_rejects_job", "job_id"),
 )
-
-# Columns a mapping may write, per target table (the spec loader checks mappings against it).
-WRITABLE_COLUMNS: dict[str, frozenset[str]] = {
-    "imported_products": frozenset(
-        {
-            "external_id",
-            "sku",
-            "name",
-            "description",
-            "price",
-            "cost_price",
-            "currency",
-            "category",
-            "brand",
-            "stock_quantity",
-            "image_urls",
-            "status",
-        }
-    ),
-    "orders": frozenset(
-        {
-            "platform_order_id",
-            "order_number",
-            "status",
-            "tracking_number",
-            "tracking_url",
-            "carrier",
-        }
-    ),
-}
