@@ -1,0 +1,564 @@
+"""Batched writes of mapped rows: one statement per batch, never one round trip per row.
+
+A sync step writes a batch of mapped rows into its target table in one of two ways:
+- `upsert_batch`: the first step of a sync type that creates rows. New keys are inserted;
+  existing rows are rewritten only when their `content_hash` changed.
+- `update_batch`: any other step. It updates only its own columns, only on rows that
+  already exist under the same user and scope (supplier or integration), and only where a
+  value really differs. It never inserts.
+
+Postgres copies the batch into a temporary staging table (COPY) and runs one set-based
+statement; SQLite runs one `executemany` inside the caller's transaction. Every statement
+filters on the job's `user_id`, so a job never reads or writes another user's rows.
+`updated_at` and `last_synced_at` move only on a real change (and `last_synced_at` on rows a
+lookup step checked, see `mark_checked`).
+
+`prepare_batch` checks rows against the column types first, so that one bad value becomes a
+reject with a reason instead of failing the batch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from runner.db.tables import activity_logs, imported_products, orders, sync_rejects
+
+INT32 = (-(2**31), 2**31 - 1)
+_stage_names = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a sync type writes: the table, its scope column and its key column."""
+
+    table: Table
+    scope_column: str  # supplier_id | integration_id
+    key_column: str  # external_id | platform_order_id
+
+    @property
+    def conflict_columns(self) -> tuple[str, str, str]:
+        return ("user_id", self.scope_column, self.key_column)
+
+
+TARGETS: dict[str, Target] = {
+    "imported_products": Target(imported_products, "supplier_id", "external_id"),
+    "orders": Target(orders, "integration_id", "platform_order_id"),
+}
+
+
+@dataclass
+class WriteCounts:
+    """What one batch did. `unmatched`: update rows whose key is not a known row;
+    `duplicates`: rows dropped because a later row of the same batch had the same key."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    unmatched: int = 0
+    duplicates: int = 0
+
+    def add(self, other: WriteCounts) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.unmatched += other.unmatched
+        self.duplicates += other.duplicates
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "unmatched": self.unmatched,
+            "duplicates": self.duplicates,
+        }
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A mapped row that does not fit its column (too long, out of range, missing)."""
+
+    key: str | None
+    field: str
+    reason: str
+    row: dict[str, Any] = field(repr=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Row checks (compiled once per writer)
+
+
+def _column_checker(column: Column) -> Callable[[Any], Any]:
+    """A function that returns the value fitted to `column` or raises ValueError(reason)."""
+    col_type = column.type
+    nullable = column.nullable
+
+    def not_null(value: Any) -> Any:
+        if value is None and not nullable:
+            raise ValueError("is required (the column cannot be empty)")
+        return value
+
+    if isinstance(col_type, Numeric) and not isinstance(col_type, Integer):
+        scale = col_type.scale or 0
+        quantum = Decimal(1).scaleb(-scale)
+        limit = Decimal(10) ** ((col_type.precision or 38) - scale)
+
+        def numeric(value: Any) -> Any:
+            if value is None:
+                return not_null(value)
+            try:
+                number = value if isinstance(value, Decimal) else Decimal(str(value))
+                number = number.quantize(quantum)
+            except (InvalidOperation, ValueError) as exc:
+                raise ValueError(f"is not a number: {value!r}") from exc
+            if not number.is_finite() or abs(number) >= limit:
+                raise ValueError(f"is out of range: {value}")
+            return number
+
+        return numeric
+    if isinstance(col_type, Integer):
+
+        def integer(value: Any) -> Any:
+            if value is None:
+                return not_null(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"is not an integer: {value!r}")
+            if not INT32[0] <= value <= INT32[1]:
+                raise ValueError(f"is out of range: {value}")
+            return value
+
+        return integer
+    if isinstance(col_type, String) and col_type.length:
+        length = col_type.length
+
+        def string(value: Any) -> Any:
+            if value is None:
+                return not_null(value)
+            value = str(value)
+            if len(value) > length:
+                raise ValueError(f"is longer than {length} characters ({len(value)})")
+            return value
+
+        return string
+    return not_null
+
+
+class RowPreparer:
+    """Fits mapped rows to a target's columns and drops in-batch duplicate keys."""
+
+    def __init__(self, target: Target, columns: Sequence[str]) -> None:
+        self.target = target
+        self.columns = tuple(columns)
+        table = target.table
+        self.checks = [(name, _column_checker(table.c[name])) for name in self.columns]
+        self.key_check = _column_checker(table.c[target.key_column])
+
+    def prepare(
+        self, rows: Iterable[Mapping[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[RowProblem], int]:
+        """Return (rows keyed by unique key, last wins), problems, duplicates dropped."""
+        key_name = self.target.key_column
+        prepared: dict[str, dict[str, Any]] = {}
+        problems: list[RowProblem] = []
+        seen = 0
+        for row in rows:
+            raw_key = row.get(key_name)
+            try:
+                key = self.key_check(None if raw_key is None else str(raw_key))
+                if key is None:
+                    raise ValueError("is required (the column cannot be empty)")
+            except ValueError as exc:
+                problems.append(RowProblem(None, key_name, f"{key_name} {exc}", dict(row)))
+                continue
+            out: dict[str, Any] = {key_name: key, "content_hash": row.get("content_hash")}
+            try:
+                for name, check in self.checks:
+                    current = name
+                    out[name] = check(row.get(name))
+            except ValueError as exc:
+                problems.append(RowProblem(key, current, f"{current} {exc}", dict(row)))
+                continue
+            seen += 1
+            prepared[key] = out
+        return list(prepared.values()), problems, seen - len(prepared)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads shared by writes and the dry run
+
+
+def fetch_existing(
+    conn: Connection,
+    target: Target,
+    keys: Sequence[str],
+    *,
+    user_id: str,
+    scope_id: str,
+    columns: Sequence[str] = (),
+) -> dict[str, dict[str, Any]]:
+    """Existing rows of this user and scope among `keys`: key -> {column: value}, one SELECT."""
+    if not keys:
+        return {}
+    table = target.table
+    key_col = table.c[target.key_column]
+    wanted = [key_col, table.c.content_hash, *(table.c[name] for name in columns)]
+    stmt = select(*wanted).where(
+        table.c.user_id == user_id,
+        table.c[target.scope_column] == scope_id,
+        key_col.in_(bindparam("keys", expanding=True)),
+    )
+    result = conn.execute(stmt, {"keys": list(keys)})
+    return {row[0]: dict(row._mapping) for row in result}
+
+
+# ---------------------------------------------------------------------------------------------
+# Writes
+
+
+def upsert_batch(
+    conn: Connection,
+    target: Target,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    user_id: str,
+    scope_id: str,
+    columns: Sequence[str],
+    now: datetime,
+) -> WriteCounts:
+    """Insert new keys, rewrite rows whose content hash changed. `rows` must have unique keys
+    (see `RowPreparer`) and carry `content_hash`."""
+    if not rows:
+        return WriteCounts()
+    if conn.dialect.name == "postgresql":
+        return _pg_upsert(conn, target, rows, user_id, scope_id, columns, now)
+    return _sqlite_upsert(conn, target, rows, user_id, scope_id, columns, now)
+
+
+def update_batch(
+    conn: Connection,
+    target: Target,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    user_id: str,
+    scope_id: str,
+    columns: Sequence[str],
+    now: datetime,
+    mark_checked: bool = False,
+    clear_hash: bool = False,
+) -> WriteCounts:
+    """Update `columns` on existing rows with the same key, user and scope, where a value
+    differs; never insert.
+
+    `mark_checked` sets `last_synced_at` on every matched row (lookup steps, so that the
+    stale selection moves on). `clear_hash` empties `content_hash` on changed rows: a step
+    of a sync type that does not create rows (price_update) changes values that the creating
+    step's hash covers, so the next full sync must rewrite the row whatever its hash says.
+    """
+    if not rows:
+        return WriteCounts()
+    columns = [name for name in columns if name != target.key_column]
+    if conn.dialect.name == "postgresql":
+        return _pg_update(
+            conn, target, rows, user_id, scope_id, columns, now, mark_checked, clear_hash
+        )
+    return _sqlite_update(
+        conn, target, rows, user_id, scope_id, columns, now, mark_checked, clear_hash
+    )
+
+
+def insert_rejects(conn: Connection, rejects: Sequence[Mapping[str, Any]]) -> None:
+    """Insert `sync_rejects` rows in one executemany. Payloads are made JSON-safe."""
+    if not rejects:
+        return
+    rows = [{**reject, "payload": json_safe(reject.get("payload"))} for reject in rejects]
+    conn.execute(insert(sync_rejects), rows)
+
+
+def insert_activity(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Insert `activity_logs` entries (user_id, job_id, supplier_id, level, event, message,
+    details, created_at) in one statement."""
+    if entries:
+        conn.execute(
+            insert(activity_logs),
+            [{**entry, "details": json_safe(entry.get("details"))} for entry in entries],
+        )
+
+
+def json_safe(value: Any) -> Any:
+    """`value` as plain JSON types (Decimals and dates become strings)."""
+    if value is None:
+        return None
+    return json.loads(json.dumps(value, default=str))
+
+
+# ---------------------------------------------------------------------------------------------
+# SQLite: executemany inside the caller's transaction
+
+
+def _sqlite_upsert(
+    conn: Connection,
+    target: Target,
+    rows: Sequence[Mapping[str, Any]],
+    user_id: str,
+    scope_id: str,
+    columns: Sequence[str],
+    now: datetime,
+) -> WriteCounts:
+    table = target.table
+    key_name = target.key_column
+    existing = fetch_existing(
+        conn, target, [row[key_name] for row in rows], user_id=user_id, scope_id=scope_id
+    )
+    counts = WriteCounts()
+    to_write = []
+    for row in rows:
+        before = existing.get(row[key_name])
+        if before is None:
+            counts.inserted += 1
+        elif before["content_hash"] != row.get("content_hash"):
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+            continue
+        to_write.append(row)
+    if not to_write:
+        return counts
+    data_columns = [name for name in columns if name != key_name]
+    stmt = sqlite_insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(target.conflict_columns),
+        set_={
+            **{name: stmt.excluded[name] for name in data_columns},
+            "content_hash": stmt.excluded.content_hash,
+            "last_synced_at": stmt.excluded.last_synced_at,
+            "updated_at": stmt.excluded.updated_at,
+        },
+        where=table.c.content_hash.is_distinct_from(stmt.excluded.content_hash),
+    )
+    fixed = {
+        "user_id": user_id,
+        target.scope_column: scope_id,
+        "last_synced_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    params = [
+        {
+            **fixed,
+            key_name: row[key_name],
+            "content_hash": row.get("content_hash"),
+            **{name: row.get(name) for name in data_columns},
+        }
+        for row in to_write
+    ]
+    conn.execute(stmt, params)
+    return counts
+
+
+def _sqlite_update(
+    conn: Connection,
+    target: Target,
+    rows: Sequence[Mapping[str, Any]],
+    user_id: str,
+    scope_id: str,
+    columns: Sequence[str],
+    now: datetime,
+    mark_checked: bool,
+    clear_hash: bool,
+) -> WriteCounts:
+    table = target.table
+    key_name = target.key_column
+    keys = [row[key_name] for row in rows]
+    in_scope = and_(table.c.user_id == user_id, table.c[target.scope_column] == scope_id)
+    key_in = table.c[key_name].in_(bindparam("keys", expanding=True))
+    counts = WriteCounts()
+    if columns:
+        values: dict[str, Any] = {name: bindparam(f"v_{name}") for name in columns}
+        values |= {"updated_at": now, "last_synced_at": now}
+        if clear_hash:
+            values["content_hash"] = None
+        stmt = (
+            update(table)
+            .where(
+                in_scope,
+                table.c[key_name] == bindparam("k"),
+                or_(*(table.c[n].is_distinct_from(bindparam(f"v_{n}")) for n in columns)),
+            )
+            .values(values)
+        )
+        params = [{"k": row[key_name], **{f"v_{n}": row.get(n) for n in columns}} for row in rows]
+        counts.updated = conn.execute(stmt, params).rowcount
+    if mark_checked:
+        matched = conn.execute(
+            update(table).where(in_scope, key_in).values(last_synced_at=now), {"keys": keys}
+        ).rowcount
+    else:
+        matched = conn.execute(
+            select(func.count()).select_from(table).where(in_scope, key_in), {"keys": keys}
+        ).scalar_one()
+    counts.unchanged = matched - counts.updated
+    counts.unmatched = len(rows) - matched
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------
+# Postgres: COPY into a temporary staging table, then one set-based statement
+
+
+def _quote(conn: Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
+
+
+def _stage(
+    conn: Connection, target: Target, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]
+) -> str:
+    """COPY `rows` (key, content_hash and `columns`) into a temporary table dropped at commit.
+
+    Returns the staging table's name.
+    """
+    table = target.table
+    names = [target.key_column, "content_hash", *(c for c in columns if c != target.key_column)]
+    stage = f"sync_stage_{next(_stage_names)}"
+    q = _quote
+    cols = ", ".join(q(conn, name) for name in names)
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS "
+        f"SELECT {cols} FROM {q(conn, table.name)} WITH NO DATA"
+    )
+    json_columns = {name for name in names if isinstance(table.c[name].type, JSON)}
+    dbapi = conn.connection.driver_connection
+    with dbapi.cursor() as cursor, cursor.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
+        if json_columns:
+            for row in rows:
+                copy.write_row(
+                    [
+                        json.dumps(row.get(name), default=str)
+                        if name in json_columns and row.get(name) is not None
+                        else row.get(name)
+                        for name in names
+                    ]
+                )
+        else:
+            for row in rows:
+                copy.write_row([row.get(name) for name in names])
+    return stage
+
+
+def _distinct(conn: Connection, target: Target, column: str, left: str, right: str) -> str:
+    """`left.column IS DISTINCT FROM right.column`; json has no equality, so compare as jsonb."""
+    name = _quote(conn, column)
+    if isinstance(target.table.c[column].type, JSON):
+        return f"{left}.{name}::jsonb IS DISTINCT FROM {right}.{name}::jsonb"
+    return f"{left}.{name} IS DISTINCT FROM {right}.{name}"
+
+
+def _pg_upsert(
+    conn: Connection,
+    target: Target,
+    rows: Sequence[Mapping[str, Any]],
+    user_id: str,
+    scope_id: str,
+    columns: Sequence[str],
+    now: datetime,
+) -> WriteCounts:
+    key_name = target.key_column
+    data_columns = [name for name in columns if name != key_name]
+    stage = _stage(conn, target, rows, data_columns)
+    q = lambda name: _quote(conn, name)  # noqa: E731
+    copied = [key_name, "content_hash", *data_columns]
+    insert_cols = ["user_id", target.scope_column, *copied, "last_synced_at", "created_at"]
+    insert_cols.append("updated_at")
+    select_cols = [":user_id", ":scope_id", *(f"s.{q(c)}" for c in copied), ":now", ":now", ":now"]
+    set_cols = [*data_columns, "content_hash", "last_synced_at", "updated_at"]
+    sql = (
+        f"WITH up AS (INSERT INTO {q(target.table.name)} AS t "
+        f"({', '.join(q(c) for c in insert_cols)}) "
+        f"SELECT {', '.join(select_cols)} FROM {stage} s "
+        f"ON CONFLICT ({', '.join(q(c) for c in target.conflict_columns)}) DO UPDATE SET "
+        + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in set_cols)
+        + " WHERE t.content_hash IS DISTINCT FROM excluded.content_hash"
+        " RETURNING (t.xmax = 0) AS inserted) "
+        "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up"
+    )
+    inserted, updated = conn.execute(
+        text(sql), {"user_id": user_id, "scope_id": scope_id, "now": now}
+    ).one()
+    return WriteCounts(inserted=inserted, updated=updated, unchanged=len(rows) - inserted - updated)
+
+
+def _pg_update(
+    conn: Connection,
+    target: Target,
+    rows: Sequence[Mapping[str, Any]],
+    user_id: str,
+    scope_id: str,
+    columns: Sequence[str],
+    now: datetime,
+    mark_checked: bool,
+    clear_hash: bool,
+) -> WriteCounts:
+    stage = _stage(conn, target, rows, columns)
+    q = lambda name: _quote(conn, name)  # noqa: E731
+    table = q(target.table.name)
+    match = (
+        f"t.user_id = :user_id AND t.{q(target.scope_column)} = :scope_id "
+        f"AND t.{q(target.key_column)} = s.{q(target.key_column)}"
+    )
+    parts = []
+    if columns:
+        differs = " OR ".join(_distinct(conn, target, c, "t", "s") for c in columns)
+        sets = [f"{q(c)} = s.{q(c)}" for c in columns]
+        sets += ["updated_at = :now", "last_synced_at = :now"]
+        if clear_hash:
+            sets.append("content_hash = NULL")
+        parts.append(
+            f"changed AS (UPDATE {table} t SET {', '.join(sets)} FROM {stage} s "
+            f"WHERE {match} AND ({differs}) RETURNING 1)"
+        )
+        changed = "(SELECT count(*) FROM changed)"
+    else:
+        differs = "false"
+        changed = "0"
+    if mark_checked:
+        parts.append(
+            f"checked AS (UPDATE {table} t SET last_synced_at = :now FROM {stage} s "
+            f"WHERE {match} AND NOT ({differs}) RETURNING 1)"
+        )
+        matched = f"{changed} + (SELECT count(*) FROM checked)"
+    else:
+        matched = f"(SELECT count(*) FROM {table} t JOIN {stage} s ON {match})"
+    with_clause = f"WITH {', '.join(parts)} " if parts else ""
+    sql = f"{with_clause}SELECT {changed}, {matched}"
+    updated, matched_count = conn.execute(
+        text(sql), {"user_id": user_id, "scope_id": scope_id, "now": now}
+    ).one()
+    return WriteCounts(
+        updated=updated,
+        unchanged=matched_count - updated,
+        unmatched=len(rows) - matched_count,
+    )
