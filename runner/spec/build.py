@@ -149,6 +149,9 @@ def build_paginate(data: dict[str, Any]) -> PaginateSpec:
     params = {**kind_defaults("paginate", data["type"]), **data}
     kind = params.pop("type")
     max_pages = params.pop("max_pages", PaginateSpec.max_pages)
+    if kind in ("page_number", "offset"):
+        # A page shorter than the size asked for is the last one, unless told otherwise.
+        params.setdefault("stop_on_short_page", "size" in params)
     return PaginateSpec(type=kind, params=params, max_pages=max_pages)
 
 
