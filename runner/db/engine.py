@@ -1,0 +1,143 @@
+"""Database engines: URL normalisation, SQLite pragmas and transactions, reachability check.
+
+- `postgresql://` (and `postgres://`) URLs are rewritten to psycopg 3
+  (`postgresql+psycopg://`).
+- SQLite runs in WAL mode with a busy timeout and foreign keys on. Every SQLite transaction
+  starts with `BEGIN IMMEDIATE`: SQLite has a single writer, and taking the write lock up
+  front makes a waiting writer wait (busy_timeout) instead of failing with "database is
+  locked" when a read transaction tries to upgrade. Read-only work can ask for a plain
+  deferred `BEGIN` with `read_only(conn)`, so that listings never wait for a writer.
+- `check_database()` turns "cannot connect" into `DatabaseUnavailable`: one clear line, the
+  URL without its password, never a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+from runner.errors import DatabaseUnavailable
+
+DEFAULT_DATABASE_URL = "sqlite:///sync-runner.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+POSTGRES_CONNECT_TIMEOUT_S = 10
+
+# Execution option read by the SQLite "begin" hook; see read_only().
+_DEFERRED = "sync_runner_deferred_begin"
+
+
+def normalize_url(url: str) -> str:
+    """Point Postgres URLs at psycopg 3; leave everything else alone."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*):[^@\s]*@", re.IGNORECASE)
+
+
+_PASSWORD_PARAM = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by `***` (safe for logs and error messages)."""
+    return _PASSWORD.sub(r"\g<head>:***@", url)
+
+
+def make_engine(url: str | None = None, **kwargs) -> Engine:
+    """An engine for `url` (default `sqlite:///sync-runner.db`). Does not connect yet.
+
+    Raises `DatabaseUnavailable` for a URL that cannot even be parsed or whose driver is
+    missing, with the password stripped from the message.
+    """
+    url = normalize_url(url or DEFAULT_DATABASE_URL)
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "postgresql":
+            connect_args = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
+            connect_args.update(kwargs.pop("connect_args", {}))
+            engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+        else:
+            engine = create_engine(parsed, **kwargs)
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise DatabaseUnavailable(f"invalid database URL {redact_url(url)}: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        # Let SQLAlchemy (the "begin" hook below) emit BEGIN, not the sqlite3 module.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        deferred = conn.get_execution_options().get(_DEFERRED, False)
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+def read_only(conn: Connection) -> Connection:
+    """Mark `conn` (before its first statement) as read-only work.
+
+    On SQLite its transactions begin DEFERRED, so they never wait for the write lock; on
+    other databases this changes nothing.
+    """
+    return conn.execution_options(**{_DEFERRED: True})
+
+
+def describe_db_error(exc: BaseException, url: str) -> str:
+    """One line saying which database failed and why (no password, no traceback)."""
+    original = getattr(exc, "orig", None) or exc
+    detail = " ".join(str(original).split()) or type(original).__name__
+    detail = _PASSWORD_PARAM.sub(r"\1***", redact_url(detail))
+    if len(detail) > 300:
+        detail = detail[:297] + "..."
+    return f"database unavailable at {redact_url(url)}: {detail}"
+
+
+def check_database(engine: Engine, *, require_schema: bool = True) -> None:
+    """Connect once; raise `DatabaseUnavailable` with one clear line if that fails.
+
+    With `require_schema`, a reachable database without the runner's tables also fails, and
+    the message says to run `sync-runner db upgrade`.
+    """
+    url = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.connect() as conn:
+            read_only(conn)
+            conn.exec_driver_sql("SELECT 1")
+            has_schema = inspect(conn).has_table("import_jobs")
+    except DBAPIError as exc:
+        raise DatabaseUnavailable(describe_db_error(exc, url)) from None
+    if require_schema and not has_schema:
+        raise DatabaseUnavailable(
+            f"database at {redact_url(url)} has no sync-runner tables: "
+            "run `sync-runner db upgrade` first"
+        )
+
+
+def connect_or_exit(url: str | None, *, require_schema: bool = True) -> Engine:
+    """`make_engine(url)` and `check_database()`; raises `DatabaseUnavailable` (exit 3).
+
+    The CLI maps the exception to exit code 3 and prints its one line.
+    """
+    engine = make_engine(url)
+    try:
+        check_database(engine, require_schema=require_schema)
+    except DatabaseUnavailable:
+        engine.dispose()
+        raise
+    return engine

@@ -1,0 +1,170 @@
+"""The job handler registry: one handler per sync type.
+
+The sync engine registers the four sync types here; tests register simple handlers of their
+own. The worker looks a claimed job's handler up by `import_jobs.source_type`.
+
+    from runner.handlers import JobContext, register
+
+    @register("inventory_update")
+    def inventory_update(ctx: JobContext) -> dict:
+        for page in pages:
+            ctx.checkpoint()          # raises JobInterrupted when the worker must stop
+            ...
+        return {"updated": 3}          # result_data (JSON-able)
+
+A handler returns its `result_data`, or raises (see `runner.errors`):
+- `RetryLater(message, delay_seconds)`: defer the job by the delay; no attempt is charged;
+- `TransientError`: retry with exponential, capped, jittered backoff until `max_attempts`,
+  then `failed`;
+- `PermanentError`: `failed` at once;
+- `JobFailed`: its `errors` and `result_data` are recorded; retried if `.transient` and
+  attempts remain, else `failed`;
+- `JobInterrupted`: the job goes back to `pending` and the attempt is not charged;
+- anything else: `failed` with the exception's one-line message (traceback in debug logs).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from runner.clock import Clock, SystemClock
+from runner.errors import JobInterrupted, PermanentError
+from runner.spec.model import SpecSet
+
+HANDLER_MODULES_ENV = "SYNC_RUNNER_HANDLER_MODULES"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A frozen snapshot of a claimed `import_jobs` row.
+
+    The first ten fields are the contract handlers rely on. `attempts` counts this attempt
+    (attempts are charged when a job is claimed). The others serve the queue itself.
+    """
+
+    id: str
+    user_id: str
+    source_type: str  # the sync type
+    supplier_id: str | None
+    status: str
+    attempts: int
+    max_attempts: int
+    priority: int
+    metadata: dict[str, Any]
+    locked_by: str | None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    dedupe_key: str | None = None
+    concurrency_key: str = ""
+    scheduled_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Job:
+        m = row._mapping
+        return cls(
+            id=m["id"],
+            user_id=m["user_id"],
+            source_type=m["source_type"],
+            supplier_id=m["supplier_id"],
+            status=m["status"],
+            attempts=m["attempts"],
+            max_attempts=m["max_attempts"],
+            priority=m["priority"],
+            metadata=dict(m["metadata"] or {}),
+            locked_by=m["locked_by"],
+            errors=list(m["errors"] or []),
+            dedupe_key=m["dedupe_key"],
+            concurrency_key=m["concurrency_key"],
+            scheduled_at=m["scheduled_at"],
+            lease_expires_at=m["lease_expires_at"],
+        )
+
+
+def _never_stop() -> str | None:
+    return None
+
+
+@dataclass
+class JobContext:
+    """Everything a handler gets. `checkpoint()` is cheap: call it between pages/batches."""
+
+    job: Job
+    engine: Engine
+    specs: SpecSet
+    offline: bool = False
+    dry_run: bool = False
+    clock: Clock = field(default_factory=SystemClock)
+    log: logging.Logger | logging.LoggerAdapter = field(
+        default_factory=lambda: logging.getLogger("runner.job")
+    )
+    # Set by the worker: returns why the job must stop (SIGTERM, lease lost), else None.
+    stop_reason: Callable[[], str | None] = field(default=_never_stop, repr=False)
+
+    def checkpoint(self) -> None:
+        """Raise `JobInterrupted` if the worker is stopping or has lost this job's lease."""
+        reason = self.stop_reason()
+        if reason:
+            raise JobInterrupted(reason)
+
+
+Handler = Callable[[JobContext], dict]
+
+_HANDLERS: dict[str, Handler] = {}
+
+
+class NoHandler(PermanentError):
+    """No handler is registered for a job's sync type."""
+
+
+def register(sync_type: str, *, replace: bool = False) -> Callable[[Handler], Handler]:
+    """Decorator: make `handler` the one that runs jobs of `sync_type`.
+
+    Registering a different function under a taken name raises, unless `replace=True`.
+    """
+
+    def decorator(handler: Handler) -> Handler:
+        current = _HANDLERS.get(sync_type)
+        if current is not None and current is not handler and not replace:
+            name = getattr(current, "__qualname__", repr(current))
+            raise ValueError(f"sync type {sync_type!r} already has a handler: {name}")
+        _HANDLERS[sync_type] = handler
+        return handler
+
+    return decorator
+
+
+def get_handler(sync_type: str) -> Handler:
+    """The handler registered for `sync_type`; raises `NoHandler` (a permanent error)."""
+    try:
+        return _HANDLERS[sync_type]
+    except KeyError:
+        known = ", ".join(sorted(_HANDLERS)) or "none"
+        raise NoHandler(
+            f"no handler registered for sync type {sync_type!r} (registered: {known})"
+        ) from None
+
+
+def registered_types() -> list[str]:
+    return sorted(_HANDLERS)
+
+
+def load_handlers(environ: dict[str, str] | None = None) -> None:
+    """Fill the registry: import `runner.sync` (the sync engine) if it exists, then every
+    module named in `$SYNC_RUNNER_HANDLER_MODULES` (comma-separated; extra handlers, tests).
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        importlib.import_module("runner.sync")
+    except ModuleNotFoundError as exc:
+        if exc.name != "runner.sync":
+            raise
+    for name in filter(None, (m.strip() for m in environ.get(HANDLER_MODULES_ENV, "").split(","))):
+        importlib.import_module(name)
