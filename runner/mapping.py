@@ -1,0 +1,605 @@
+"""Mapping specs compiled once into fast record -> row functions.
+
+`compile_mapping(spec)` turns a `MappingSpec` into a `CompiledMapping` whose `map(record)`
+returns either a row (each written column -> its coerced value, plus `content_hash`) or a
+`Reject` naming the field and the reason. It never raises, whatever the record holds: a
+broken record is set aside and the job goes on.
+
+Everything that can be decided once is decided at compile time: each path becomes a tuple of
+steps read by a specialised closure, each expression is compiled once by the shared sandboxed
+jinja2 environment, constants and defaults are coerced once, value maps are normalised to
+their string keys. Per record there is one closure call per written column and one hash.
+
+Coercion rules (a blank string counts as missing, then `default`, then `required`):
+- string: str as is; int, Decimal and whole floats in plain digits; bool as true/false.
+- integer: int, whole float or Decimal, or a numeric string; within PostgreSQL INTEGER.
+- decimal: int, float, Decimal or a numeric string -> Decimal quantized to cents (half up),
+  within the `Money` column (NUMERIC(14, 2)).
+- boolean: true/false, 1/0, and the strings true/false/1/0/yes/no/y/n/on/off.
+- datetime: ISO 8601 (also "YYYY-MM-DD HH:MM:SS"), or epoch seconds (milliseconds when the
+  number is beyond year 5138) -> aware UTC; a naive time is taken as UTC.
+- list: a list (an expression may also give a tuple or a generator).
+- json: any JSON value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import operator
+import re
+import types
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from jinja2 import Undefined
+
+from runner.spec.model import FieldSpec, MappingSpec
+from runner.templating import compile_expression
+
+# Mirrors `Money` in runner/db/tables.py (a test keeps them equal).
+DECIMAL_DIGITS = 14
+DECIMAL_PLACES = 2
+INTEGER_MIN, INTEGER_MAX = -(2**31), 2**31 - 1  # PostgreSQL INTEGER
+HASH_COLUMN = "content_hash"
+
+_QUANTUM = Decimal(1).scaleb(-DECIMAL_PLACES)
+# Exclusive bounds that still fit after rounding to DECIMAL_PLACES.
+_DECIMAL_LIMIT = Decimal(10) ** (DECIMAL_DIGITS - DECIMAL_PLACES) - _QUANTUM / 2
+_FLOAT_LIMIT = float(_DECIMAL_LIMIT) - 0.01
+_EPOCH_MS_THRESHOLD = 1e11  # larger epoch numbers are milliseconds
+_TRUE = frozenset({"true", "1", "yes", "y", "on"})
+_FALSE = frozenset({"false", "0", "no", "n", "off"})
+_REASON_VALUE_CHARS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """A record set aside: the field that failed (None for the record as a whole), why, the
+    source payload as received, and the record's id when it could be read."""
+
+    field: str | None
+    reason: str
+    payload: Any
+    external_id: str | None
+
+
+class Invalid(Exception):
+    """A value cannot become its field's type; `reason` is the reject reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _show(value: Any) -> str:
+    """A short, safe rendering of a bad value for a reject reason."""
+    text = repr(value)
+    if len(text) > _REASON_VALUE_CHARS:
+        text = text[: _REASON_VALUE_CHARS - 3] + "..."
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths
+
+Step = str | int
+_PATH_TOKEN = re.compile(r"\[(-?\d+)\]|\[(['\"])(.*?)\2\]|([^.\[\]]+)|(\.)")
+
+
+def parse_path(path: str) -> tuple[Step, ...]:
+    """`images[0].url` -> ("images", 0, "url"); `a['x.y']` -> ("a", "x.y"); "." -> ().
+
+    Raises ValueError on a malformed path (a spec error, caught when the spec is checked).
+    """
+    if path == ".":
+        return ()
+    steps: list[Step] = []
+    position, expect_name = 0, True
+    while position < len(path):
+        match = _PATH_TOKEN.match(path, position)
+        if not match:
+            raise ValueError(f"malformed path {path!r} at position {position}")
+        index, _, quoted, name, dot = match.groups()
+        if dot is not None:
+            if expect_name:
+                raise ValueError(f"malformed path {path!r}: empty segment at {position}")
+            expect_name = True
+        elif name is not None:
+            if not expect_name:
+                raise ValueError(f"malformed path {path!r}: missing '.' at {position}")
+            steps.append(name)
+            expect_name = False
+        else:
+            steps.append(int(index) if index is not None else quoted)
+            expect_name = False
+        position = match.end()
+    if not steps or expect_name:
+        raise ValueError(f"malformed path {path!r}")
+    return tuple(steps)
+
+
+def compile_path(path: str | tuple[Step, ...]) -> Callable[[Any], Any]:
+    """A getter for a path: the value there, or None when anything on the way is missing or
+    of the wrong type (a key into a list, an index into an object or a string)."""
+    steps = parse_path(path) if isinstance(path, str) else path
+    if not steps:
+        return lambda record: record
+    if len(steps) == 1 and isinstance(steps[0], str):
+        (key,) = steps
+
+        def get_key(record: Any) -> Any:
+            return record.get(key) if isinstance(record, dict) else None
+
+        return get_key
+    if len(steps) == 2 and all(isinstance(step, str) for step in steps):
+        first, second = steps
+
+        def get_two_keys(record: Any) -> Any:
+            if isinstance(record, dict):
+                value = record.get(first)
+                if isinstance(value, dict):
+                    return value.get(second)
+            return None
+
+        return get_two_keys
+
+    def get(record: Any) -> Any:
+        value = record
+        for step in steps:
+            if step.__class__ is int:
+                if not isinstance(value, list | tuple):
+                    return None
+                try:
+                    value = value[step]
+                except IndexError:
+                    return None
+            elif isinstance(value, dict):
+                value = value.get(step)
+            else:
+                return None
+        return value
+
+    return get
+
+
+# ---------------------------------------------------------------------------------------------
+# Coercion: each function takes a present value and returns the typed value, or None when the
+# value is blank; it raises Invalid when the value cannot be that type.
+
+
+def _blank(value: str) -> bool:
+    return not value or value.isspace()
+
+
+def to_string(value: Any) -> str | None:
+    cls = value.__class__
+    if cls is str:
+        return None if _blank(value) else value
+    if cls is int or cls is Decimal:
+        return str(value)
+    if cls is float:
+        if value.is_integer():
+            return str(int(value))
+        if math.isfinite(value):
+            return repr(value)
+    if cls is bool:
+        return "true" if value else "false"
+    if isinstance(value, str):  # str subclasses, e.g. jinja2 Markup
+        return None if _blank(value) else str(value)
+    raise Invalid(f"expected a string, got {_show(value)}")
+
+
+def to_integer(value: Any) -> int | None:
+    cls = value.__class__
+    if cls is int:
+        result = value
+    elif cls is str:
+        if _blank(value):
+            return None
+        try:
+            result = int(value)
+        except ValueError:
+            result = _whole(_parse_decimal(value, "an integer"), value)
+    elif cls is float:
+        if not value.is_integer():
+            raise Invalid(f"expected an integer, got {_show(value)}")
+        result = int(value)
+    elif cls is Decimal:
+        result = _whole(value, value)
+    else:
+        raise Invalid(f"expected an integer, got {_show(value)}")
+    if not INTEGER_MIN <= result <= INTEGER_MAX:
+        raise Invalid(f"integer out of range: {_show(value)}")
+    return result
+
+
+def _whole(number: Decimal, value: Any) -> int:
+    if not number.is_finite() or number != number.to_integral_value():
+        raise Invalid(f"expected an integer, got {_show(value)}")
+    return int(number)
+
+
+def _parse_decimal(text: str, expected: str) -> Decimal:
+    try:
+        return Decimal(text.strip())
+    except InvalidOperation:
+        raise Invalid(f"expected {expected}, got {_show(text)}") from None
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    cls = value.__class__
+    if cls is float:
+        if not -_FLOAT_LIMIT < value < _FLOAT_LIMIT:  # also false for NaN
+            raise Invalid(f"decimal out of range: {_show(value)}")
+        return Decimal(repr(value)).quantize(_QUANTUM, ROUND_HALF_UP)
+    if cls is str:
+        if _blank(value):
+            return None
+        number = _parse_decimal(value, "a decimal")
+    elif cls is int:
+        number = Decimal(value)
+    elif cls is Decimal:
+        number = value
+    else:
+        raise Invalid(f"expected a decimal, got {_show(value)}")
+    if not number.is_finite():
+        raise Invalid(f"expected a finite decimal, got {_show(value)}")
+    if not -_DECIMAL_LIMIT < number < _DECIMAL_LIMIT:
+        raise Invalid(f"decimal out of range: {_show(value)}")
+    return number.quantize(_QUANTUM, ROUND_HALF_UP)
+
+
+def to_boolean(value: Any) -> bool | None:
+    cls = value.__class__
+    if cls is bool:
+        return value
+    if cls is int or cls is float:
+        if value == 1:
+            return True
+        if value == 0:
+            return False
+    elif cls is str:
+        if _blank(value):
+            return None
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise Invalid(f"expected a boolean, got {_show(value)}")
+
+
+def to_datetime(value: Any) -> datetime | None:
+    cls = value.__class__
+    if cls is str:
+        if _blank(value):
+            return None
+        text = value.strip()
+        try:
+            result = datetime.fromisoformat(text)
+        except ValueError:
+            if not text.lstrip("-").isdigit():
+                raise Invalid(f"expected a datetime, got {_show(value)}") from None
+            return _from_epoch(int(text), value)
+    elif cls is int or cls is float:
+        return _from_epoch(value, value)
+    elif cls is datetime:
+        result = value
+    elif cls is date:
+        result = datetime(value.year, value.month, value.day)
+    else:
+        raise Invalid(f"expected a datetime, got {_show(value)}")
+    if result.tzinfo is None:
+        return result.replace(tzinfo=UTC)
+    try:
+        return result.astimezone(UTC)
+    except OverflowError:
+        raise Invalid(f"datetime out of range: {_show(value)}") from None
+
+
+def _from_epoch(number: float, value: Any) -> datetime:
+    try:
+        if abs(number) >= _EPOCH_MS_THRESHOLD:
+            number = number / 1000
+        return datetime.fromtimestamp(number, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise Invalid(f"datetime out of range: {_show(value)}") from None
+
+
+def to_list(value: Any) -> list | None:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, tuple | types.GeneratorType | map | filter):
+        return list(value)
+    raise Invalid(f"expected a list, got {_show(value)}")
+
+
+def to_json(value: Any) -> Any:
+    return value
+
+
+COERCERS: dict[str, Callable[[Any], Any]] = {
+    "string": to_string,
+    "integer": to_integer,
+    "decimal": to_decimal,
+    "boolean": to_boolean,
+    "datetime": to_datetime,
+    "list": to_list,
+    "json": to_json,
+}
+
+
+def plain(value: Any) -> Any:
+    """An expression's result as plain JSON data: tuples and generators become lists, keys
+    strings, Decimals and datetimes strings, and jinja2 Undefined None."""
+    if value is None or value.__class__ in (str, int, float, bool):
+        return value
+    if isinstance(value, Undefined):
+        return None
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | types.GeneratorType | map | filter):
+        return [plain(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, str | int | float):  # subclasses (Markup, bool is handled above)
+        return value
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Content hash
+#
+# The hashed text is the repr of (column names, values), both in column-name order. The values
+# are the coerced ones (str, int, Decimal, bool, aware UTC datetime, None), whose repr is
+# canonical; a list or an object is first written as JSON with sorted keys, so the order of a
+# source's keys never matters. This is several times faster than JSON-encoding the whole row.
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return plain(value)
+
+
+_CANONICAL_JSON = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+)
+
+
+def canonical(value: Any) -> Any:
+    """A value as it enters the hashed text: lists and objects as canonical JSON."""
+    if value.__class__ is list or value.__class__ is dict:
+        return _CANONICAL_JSON.encode(value)
+    return value
+
+
+def _digest(names: tuple[str, ...], values: tuple[Any, ...]) -> str:
+    return hashlib.blake2b(repr((names, values)).encode(), digest_size=16).hexdigest()
+
+
+def content_hash(values: Mapping[str, Any]) -> str:
+    """blake2b (16 bytes, hex) of a row's mapped values, as `CompiledMapping.map` computes it:
+    independent of the order of the columns and of the keys inside list and JSON values."""
+    names = tuple(sorted(values))
+    return _digest(names, tuple(canonical(values[name]) for name in names))
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiling one field
+
+
+def map_key(value: Any) -> str:
+    """The string form a value map is keyed by: "1" for 1 or 1.0, "true" for True."""
+    if value.__class__ is str:
+        return value
+    try:
+        return to_string(value) or ""
+    except Invalid:
+        return json.dumps(plain(value), sort_keys=True)
+
+
+def _reader(spec: FieldSpec) -> Callable[[Any], Any]:
+    if spec.source is not None:
+        return compile_path(spec.source)
+    if spec.expr is not None:
+        evaluate = compile_expression(spec.expr)
+        convert = plain if spec.type in ("list", "json") else None
+
+        def read_expr(record: Any) -> Any:
+            try:
+                value = evaluate({"record": record})
+            except Invalid:
+                raise
+            except Exception as exc:  # the sandbox, a filter, arithmetic on bad data
+                raise Invalid(f"expression failed: {type(exc).__name__}: {exc}") from None
+            return convert(value) if convert is not None and value is not None else value
+
+        return read_expr
+    return lambda record: None  # a constant: the value is the field's default
+
+
+def compile_field(spec: FieldSpec) -> Callable[[Any], Any]:
+    """One column: record (a dict) -> coerced value; raises Invalid with the reject reason.
+
+    Order: read (path, expression or constant) -> blank means missing -> value map ->
+    coercion -> `default` when missing -> `required` check.
+    """
+    coerce = COERCERS[spec.type]
+    constant = spec.value if spec.source is None and spec.expr is None else None
+    fallback = constant if constant is not None else spec.default
+    try:
+        default = coerce(fallback) if fallback is not None else None
+    except Invalid as exc:
+        raise ValueError(f"field {spec.name!r}: bad default or value: {exc.reason}") from None
+    required = spec.required
+    read = _reader(spec)
+
+    if spec.map is not None:
+        table = {map_key(k): v for k, v in spec.map.items()}
+        unmapped = spec.map_default
+
+        def translate(value: Any) -> Any:
+            if value.__class__ is str and _blank(value):
+                return None
+            key = map_key(value)
+            if key in table:
+                return table[key]
+            if unmapped is not None:
+                return unmapped
+            raise Invalid(f"unmapped value {_show(value)}")
+
+    else:
+        translate = None
+
+    def missing() -> Any:
+        if default is not None:
+            return default
+        if required:
+            raise Invalid("missing required field")
+        return None
+
+    key = None
+    if spec.source is not None:
+        steps = parse_path(spec.source)
+        if len(steps) == 1 and isinstance(steps[0], str):
+            key = steps[0]  # the common case, read inline: records are dicts here
+
+    # Four variants, so that the common path (one key, no value map) makes no extra calls.
+    if translate is None and key is not None:
+
+        def compute(record: dict) -> Any:
+            value = record.get(key)
+            if value is not None and (value := coerce(value)) is not None:
+                return value
+            return missing()
+
+    elif translate is None:
+
+        def compute(record: dict) -> Any:
+            value = read(record)
+            if value is not None and (value := coerce(value)) is not None:
+                return value
+            return missing()
+
+    else:
+
+        def compute(record: dict) -> Any:
+            value = read(record)
+            if (
+                value is not None
+                and (value := translate(value)) is not None
+                and (value := coerce(value)) is not None
+            ):
+                return value
+            return missing()
+
+    return compute
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiling a mapping
+
+
+def _tuple_getter(names: tuple[str, ...]) -> Callable[[dict], tuple]:
+    """row -> tuple of the values of `names` (itemgetter gives a bare value for one name)."""
+    if len(names) == 1:
+        (name,) = names
+        return lambda row: (row[name],)
+    if not names:
+        return lambda row: ()
+    return operator.itemgetter(*names)
+
+
+class CompiledMapping:
+    """A mapping spec, compiled: `map(record)` -> row dict or Reject, never an exception."""
+
+    def __init__(self, spec: MappingSpec, fields: Iterable[str] | None = None) -> None:
+        by_name = {field.name: field for field in spec.fields}
+        if spec.key not in by_name:
+            raise ValueError(f"mapping {spec.name!r}: key {spec.key!r} is not a mapped field")
+        wanted = None if fields is None else set(fields)
+        names = [spec.key] + [
+            f.name
+            for f in spec.fields
+            if f.name != spec.key and (wanted is None or f.name in wanted)
+        ]
+        self.name = spec.name
+        self.target = spec.target
+        self.key = spec.key
+        self.columns: tuple[str, ...] = tuple(names)
+        self._plan: tuple[tuple[str, Callable[[Any], Any]], ...] = tuple(
+            (name, compile_field(by_name[name])) for name in names
+        )
+        hashed = sorted(n for n in names if by_name[n].hash)
+        self._hashed: tuple[str, ...] = tuple(hashed)
+        self._hashed_values = _tuple_getter(self._hashed)
+        # Only list and JSON columns can hold lists or objects (see `canonical`).
+        self._hashed_plain = all(by_name[n].type not in ("list", "json") for n in hashed)
+        self._read_key = _reader(by_name[spec.key])
+
+    def __repr__(self) -> str:
+        return f"<CompiledMapping {self.name} -> {self.target} {self.columns}>"
+
+    def map(self, record: Any) -> dict[str, Any] | Reject:
+        if not isinstance(record, dict):
+            return Reject(None, "record is not an object", record, None)
+        try:
+            row = {name: compute(record) for name, compute in self._plan}
+            values = self._hashed_values(row)
+            if not self._hashed_plain:
+                values = tuple(map(canonical, values))
+            row[HASH_COLUMN] = _digest(self._hashed, values)
+        except Exception:  # never let one record kill the job
+            return self._reject(record)
+        return row
+
+    def _reject(self, record: dict) -> Reject:
+        """The slow path: find the first failing column and why."""
+        name = None
+        try:
+            row = {}
+            for name, compute in self._plan:
+                row[name] = compute(record)
+            name = None
+            content_hash({column: row[column] for column in self._hashed})
+        except Invalid as exc:
+            return Reject(name, exc.reason, record, self.external_id(record))
+        except Exception as exc:
+            reason = f"mapping failed: {type(exc).__name__}: {exc}"
+            return Reject(name, reason, record, self.external_id(record))
+        return Reject(None, "mapping failed", record, self.external_id(record))  # not reached
+
+    def map_page(self, records: Iterable[Any]) -> tuple[list[dict[str, Any]], list[Reject]]:
+        rows: list[dict[str, Any]] = []
+        rejects: list[Reject] = []
+        map_one = self.map
+        for record in records:
+            result = map_one(record)
+            if result.__class__ is Reject:
+                rejects.append(result)  # type: ignore[arg-type]
+            else:
+                rows.append(result)  # type: ignore[arg-type]
+        return rows, rejects
+
+    def external_id(self, record: Any) -> str | None:
+        """The record's key as a string, or None when it cannot be read."""
+        try:
+            value = self._read_key(record)
+            return None if value is None else to_string(value)
+        except Exception:
+            return None
+
+
+def compile_mapping(spec: MappingSpec, fields: Iterable[str] | None = None) -> CompiledMapping:
+    """Compile a mapping once. `fields` narrows the written columns to those it names (the key
+    is always written; names the mapping does not map are ignored, so a sync type's field
+    list can be passed as is). The content hash covers only the written columns."""
+    return CompiledMapping(spec, fields)
