@@ -11,7 +11,7 @@ Postgres copies the batch into a temporary staging table (COPY) and runs one set
 statement; SQLite runs one `executemany` inside the caller's transaction. Every statement
 filters on the job's `user_id`, so a job never reads or writes another user's rows.
 `updated_at` and `last_synced_at` move only on a real change (and `last_synced_at` on rows a
-lookup step checked, see `mark_checked`).
+lookup step checked, see `mark_rows_checked`).
 
 `prepare_batch` checks rows against the column types first, so that one bad value becomes a
 reject with a reason instead of failing the batch.
@@ -291,6 +291,32 @@ def update_batch(
     )
 
 
+def mark_rows_checked(
+    conn: Connection,
+    target: Target,
+    keys: Sequence[str],
+    *,
+    user_id: str,
+    scope_id: str,
+    now: datetime,
+) -> int:
+    """Set `last_synced_at` on this user's rows among `keys` (one statement); return how many
+    rows matched. A lookup step calls it so that the stale selection moves past them."""
+    if not keys:
+        return 0
+    table = target.table
+    stmt = (
+        update(table)
+        .where(
+            table.c.user_id == user_id,
+            table.c[target.scope_column] == scope_id,
+            table.c[target.key_column].in_(bindparam("keys", expanding=True)),
+        )
+        .values(last_synced_at=now)
+    )
+    return conn.execute(stmt, {"keys": list(keys)}).rowcount
+
+
 def insert_rejects(conn: Connection, rejects: Sequence[Mapping[str, Any]]) -> None:
     """Insert `sync_rejects` rows in one executemany. Payloads are made JSON-safe."""
     if not rejects:
@@ -414,9 +440,7 @@ def _sqlite_update(
         params = [{"k": row[key_name], **{f"v_{n}": row.get(n) for n in columns}} for row in rows]
         counts.updated = conn.execute(stmt, params).rowcount
     if mark_checked:
-        matched = conn.execute(
-            update(table).where(in_scope, key_in).values(last_synced_at=now), {"keys": keys}
-        ).rowcount
+        matched = mark_rows_checked(conn, target, keys, user_id=user_id, scope_id=scope_id, now=now)
     else:
         matched = conn.execute(
             select(func.count()).select_from(table).where(in_scope, key_in), {"keys": keys}

@@ -1,0 +1,47 @@
+"""The sync engine. Importing this package registers the handlers of the four sync types.
+
+`run_sync()` (in `runner.sync.engine`) is the plain function behind the handlers, the
+`sync` command and the demo.
+"""
+
+from __future__ import annotations
+
+from runner.handlers import JobContext, register
+from runner.sync.engine import SyncRequest, run_sync
+
+SYNC_TYPES = ("supplier_api", "inventory_update", "price_update", "order_sync")
+
+
+def request_for(ctx: JobContext) -> SyncRequest:
+    """The sync a claimed job asks for."""
+    job = ctx.job
+    return SyncRequest(
+        user_id=job.user_id,
+        sync_type=job.source_type,
+        supplier_id=job.supplier_id,
+        job_id=job.id,
+        metadata=job.metadata,
+        dry_run=ctx.dry_run,
+        offline=ctx.offline,
+    )
+
+
+def run_job(ctx: JobContext, **options) -> dict:
+    """The handler of every sync type: run the job's sync and return its result_data.
+
+    `options` go to `run_sync` (e.g. `on_diff` to print a dry run's changes).
+    """
+    return run_sync(
+        ctx.engine,
+        ctx.specs,
+        request_for(ctx),
+        clock=ctx.clock,
+        checkpoint=ctx.checkpoint,
+        **options,
+    )
+
+
+for _name in SYNC_TYPES:
+    register(_name)(run_job)
+
+__all__ = ["SYNC_TYPES", "SyncRequest", "request_for", "run_job", "run_sync"]

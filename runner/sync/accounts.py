@@ -1,0 +1,91 @@
+"""The accounts a sync job runs over: a user's supplier rows or marketplace integrations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import Engine, select
+
+from runner.db.engine import read_only
+from runner.db.tables import marketplace_integrations, suppliers
+from runner.errors import ExitCode, PermanentError
+
+
+class UnknownAccount(PermanentError):
+    """A job or command names a supplier or integration this user does not have."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    """One supplier account or marketplace integration of a user, as stored."""
+
+    id: str
+    user_id: str
+    kind: Literal["supplier", "marketplace"]
+    name: str
+    spec_name: str  # supplier_type or platform: the connector spec's name
+    status: str
+    mode: str  # live | mock
+    credentials: dict[str, Any] = field(default_factory=dict, repr=False)
+    settings: dict[str, Any] = field(default_factory=dict)
+    shop_url: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def label(self) -> str:
+        """How logs and summaries name the account: `bigbuy` or `bigbuy (Second shop)`."""
+        return (
+            self.spec_name
+            if self.name in ("", self.spec_name)
+            else f"{self.spec_name} ({self.name})"
+        )
+
+
+def load_accounts(
+    engine: Engine,
+    user_id: str,
+    source: Literal["supplier", "marketplace"],
+    account_id: str | None = None,
+) -> list[AccountRow]:
+    """The user's active accounts of `source`, ordered by name and id.
+
+    With `account_id`, only that account, whatever its status (the caller decides what an
+    inactive one means); raises UnknownAccount if this user has no such account.
+    """
+    if source == "supplier":
+        table, spec_column, credentials = suppliers, suppliers.c.supplier_type, "api_credentials"
+    else:
+        table, spec_column = marketplace_integrations, marketplace_integrations.c.platform
+        credentials = "credentials"
+    stmt = select(table, spec_column.label("spec_name")).where(table.c.user_id == user_id)
+    if account_id is None:
+        stmt = stmt.where(table.c.status == "active")
+    else:
+        stmt = stmt.where(table.c.id == account_id)
+    stmt = stmt.order_by(table.c.name, table.c.id)
+    with engine.connect() as conn:
+        rows = read_only(conn).execute(stmt).mappings().all()
+    if account_id is not None and not rows:
+        what = "supplier" if source == "supplier" else "marketplace integration"
+        raise UnknownAccount(f"user {user_id!r} has no {what} with id {account_id!r}")
+    return [
+        AccountRow(
+            id=row["id"],
+            user_id=row["user_id"],
+            kind=source,
+            name=row["name"],
+            spec_name=row["spec_name"],
+            status=row["status"],
+            mode=row["mode"],
+            credentials=dict(row[credentials] or {}),
+            settings=dict(row["settings"] or {}),
+            shop_url=row.get("shop_url"),
+        )
+        for row in rows
+    ]

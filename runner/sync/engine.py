@@ -1,0 +1,686 @@
+"""Run one sync: every step of a sync type, for each account of a user, streamed and batched.
+
+For each active supplier of the job's user (each marketplace integration for a marketplace
+sync type such as `order_sync`), or only the job's `supplier_id`, the engine runs the steps
+that the account's connector spec declares for the sync type:
+
+- a list step streams the operation's pages;
+- a lookup step fans known ids out over `Connector.lookup`: the ids come from streaming its
+  `ids_from` list operation, or from the known rows selected by `runner.sync.select`
+  (products not synced for `stale_after`, orders in `status_in`);
+- the first step of a sync type that creates rows upserts; every other step updates only
+  its own columns on rows that already exist (`runner.db.write`).
+
+Pages are fetched on a background thread, at most `PREFETCH_PAGES` ahead, while the current
+ones are mapped and written in batches of `batch_rows`; memory stays flat whatever the size of
+the catalogue. A connector without steps for the sync type is recorded as skipped; one
+account's failure is recorded and the others go on; the job then raises `JobFailed` with the
+partial result. A dry run computes the same classification (`runner.sync.diff`) and writes
+nothing at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from runner.clock import Clock, SystemClock
+from runner.db.write import (
+    TARGETS,
+    RowPreparer,
+    Target,
+    WriteCounts,
+    insert_activity,
+    insert_rejects,
+    mark_rows_checked,
+    update_batch,
+    upsert_batch,
+)
+from runner.errors import (
+    JobFailed,
+    JobInterrupted,
+    PermanentError,
+    SyncRunnerError,
+    TransientError,
+)
+from runner.mapping import Reject, compile_mapping
+from runner.progress import Progress
+from runner.redact import redact
+from runner.spec.model import ConnectorSpec, SpecSet, StepSpec, SyncTypeSpec
+from runner.sync.accounts import AccountRow, load_accounts
+from runner.sync.diff import DiffReport, DiffSink
+from runner.sync.select import known_keys
+
+log = logging.getLogger("sync_runner.sync")
+
+BATCH_ROWS = 5000  # rows per write statement
+PREFETCH_PAGES = 2  # pages fetched ahead of the writer
+COUNT_KEYS = ("fetched", "inserted", "updated", "unchanged", "unmatched", "duplicates")
+COUNT_KEYS += ("rejected", "requests")
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """What to sync: a user's accounts for one sync type (a job, or a one-off `sync`)."""
+
+    user_id: str
+    sync_type: str
+    supplier_id: str | None = None  # one supplier or integration; None = all active ones
+    job_id: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    offline: bool = False
+
+
+class StepFailed(PermanentError):
+    """A step that ran but must count as failed (too many rejects)."""
+
+
+def run_sync(
+    engine: Engine,
+    specs: SpecSet,
+    request: SyncRequest,
+    *,
+    clock: Clock | None = None,
+    checkpoint: Callable[[], None] | None = None,
+    on_diff: DiffReport | None = None,
+    progress: Progress | None = None,
+    env: Mapping[str, str] | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> dict[str, Any]:
+    """Run the sync and return its `result_data`.
+
+    Raises `JobFailed` (with the partial result) when an account failed, `PermanentError`
+    for an unknown sync type or supplier, and lets `JobInterrupted` from `checkpoint` through.
+    `on_diff` receives every change a dry run finds.
+    """
+    return _Sync(
+        engine,
+        specs,
+        request,
+        clock=clock or SystemClock(),
+        checkpoint=checkpoint or (lambda: None),
+        on_diff=on_diff or (lambda entry: None),
+        progress=progress or Progress(),
+        env=env,
+        batch_rows=batch_rows,
+    ).run()
+
+
+class _Sink(Protocol):
+    def flush(self, rows: list[dict[str, Any]], rejects: list[dict[str, Any]]) -> WriteCounts: ...
+
+
+@dataclass
+class _DatabaseSink:
+    """Writes one step's batches: rows, the checked mark of lookups, and rejects, together."""
+
+    engine: Engine
+    target: Target
+    user_id: str
+    scope_id: str
+    columns: tuple[str, ...]
+    upsert: bool
+    lookup: bool
+    clear_hash: bool
+    clock: Clock
+
+    def flush(self, rows: list[dict[str, Any]], rejects: list[dict[str, Any]]) -> WriteCounts:
+        now = self.clock.now()
+        scope = {"user_id": self.user_id, "scope_id": self.scope_id, "now": now}
+        with self.engine.begin() as conn:
+            if self.upsert:
+                counts = upsert_batch(conn, self.target, rows, columns=self.columns, **scope)
+                if self.lookup:
+                    keys = [row[self.target.key_column] for row in rows]
+                    mark_rows_checked(conn, self.target, keys, **scope)
+            else:
+                counts = update_batch(
+                    conn,
+                    self.target,
+                    rows,
+                    columns=self.columns,
+                    mark_checked=self.lookup,
+                    clear_hash=self.clear_hash,
+                    **scope,
+                )
+            for reject in rejects:
+                reject["created_at"] = now
+            insert_rejects(conn, rejects)
+        return counts
+
+
+class _Sync:
+    def __init__(
+        self,
+        engine: Engine,
+        specs: SpecSet,
+        request: SyncRequest,
+        *,
+        clock: Clock,
+        checkpoint: Callable[[], None],
+        on_diff: DiffReport,
+        progress: Progress,
+        env: Mapping[str, str] | None,
+        batch_rows: int,
+    ) -> None:
+        self.engine = engine
+        self.specs = specs
+        self.request = request
+        self.clock = clock
+        self.checkpoint = checkpoint
+        self.on_diff = on_diff
+        self.progress = progress
+        self.env = env
+        self.batch_rows = batch_rows
+        sync_type = specs.sync_types.get(request.sync_type)
+        if sync_type is None:
+            known = ", ".join(sorted(specs.sync_types))
+            raise PermanentError(f"unknown sync type {request.sync_type!r} (known: {known})")
+        self.sync_type: SyncTypeSpec = sync_type
+        self.target = TARGETS[sync_type.target]
+
+    # -- the job ------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        request = self.request
+        started = time.perf_counter()
+        self._log(logging.INFO, "job.started", f"{request.sync_type} started")
+        accounts = load_accounts(
+            self.engine, request.user_id, self.sync_type.source, request.supplier_id
+        )
+        results: dict[str, dict[str, Any]] = {}
+        errors: list[dict[str, Any]] = []
+        for account in accounts:
+            self.checkpoint()
+            result = self._account(account)
+            results[account.id] = result
+            if result["status"] == "failed":
+                errors.append(
+                    {
+                        "supplier_id": account.id,
+                        "supplier": account.spec_name,
+                        "step": result["failed_step"],
+                        "error": result["error"],
+                        "transient": result["transient"],
+                    }
+                )
+        totals = _sum(result["totals"] for result in results.values())
+        totals["seconds"] = round(time.perf_counter() - started, 3)
+        result_data = {
+            "sync_type": request.sync_type,
+            "dry_run": request.dry_run,
+            "accounts": results,
+            "totals": totals,
+        }
+        failed = len(errors)
+        if failed:
+            message = f"{failed} of {len(accounts)} account(s) failed: " + "; ".join(
+                f"{e['supplier']}: {e['error']}" for e in errors
+            )
+            self._log(logging.ERROR, "job.failed", message, counts=totals, activity=True)
+            raise JobFailed(
+                message,
+                errors=errors,
+                result_data=result_data,
+                transient=all(e["transient"] for e in errors),
+            )
+        message = f"{request.sync_type} finished: {len(accounts)} account(s)"
+        self._log(logging.INFO, "job.finished", message, counts=totals, activity=True)
+        return result_data
+
+    # -- one account --------------------------------------------------------------------------
+
+    def _account(self, account: AccountRow) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "name": account.name,
+            "connector": account.spec_name,
+            "mode": "mock" if self._offline(account) else "live",
+            "status": "ok",
+            "reason": None,
+            "error": None,
+            "failed_step": None,
+            "transient": False,
+            "steps": {},
+            "totals": _sum(()),
+        }
+        spec = self._spec(account)
+        steps = spec.syncs.get(self.request.sync_type, ()) if spec is not None else ()
+        skip = None
+        if not account.active:
+            skip = f"the account is {account.status}"
+        elif spec is None:
+            skip = None  # a missing spec is a failure, below
+        elif not steps:
+            skip = f"{account.spec_name} declares no steps for {self.request.sync_type}"
+        if skip:
+            result.update(status="skipped", reason=skip)
+            self._log(
+                logging.INFO,
+                "step.skipped",
+                f"{account.label}: skipped, {skip}",
+                account=account,
+                activity=True,
+            )
+            return result
+        try:
+            if spec is None:
+                raise PermanentError(f"no {account.kind} spec named {account.spec_name!r}")
+            connector = self._connector(spec, account)
+        except Exception as exc:
+            return self._failed(result, account, None, exc)
+        pending_inserts: set[str] = set()
+        try:
+            for index, step in enumerate(steps):
+                name = _step_name(step, result["steps"])
+                self.checkpoint()
+                try:
+                    step_result = self._step(
+                        account, spec, connector, step, name, index, pending_inserts
+                    )
+                except JobInterrupted:
+                    raise
+                except Exception as exc:
+                    if isinstance(exc, _StepResultError):
+                        result["steps"][name] = exc.result
+                    return self._failed(result, account, name, exc)
+                result["steps"][name] = step_result
+                result["totals"] = _sum(result["steps"].values())
+        finally:
+            connector.close()
+        return result
+
+    def _failed(
+        self, result: dict[str, Any], account: AccountRow, step: str | None, exc: Exception
+    ) -> dict[str, Any]:
+        cause = exc.error if isinstance(exc, _StepResultError) else exc
+        transient = isinstance(cause, TransientError | OperationalError)
+        error = _describe(cause)
+        result.update(status="failed", error=error, failed_step=step, transient=transient)
+        if step is not None:
+            failed = result["steps"].get(step) or {"status": "failed"}
+            failed.update(status="failed", error=error)
+            result["steps"][step] = failed
+        result["totals"] = _sum(s for s in result["steps"].values() if "fetched" in s)
+        where = f"{account.label}/{step}" if step else account.label
+        self._log(
+            logging.ERROR,
+            "step.failed",
+            f"{where} failed: {error}",
+            account=account,
+            step=step,
+            activity=True,
+            exc_info=not isinstance(cause, SyncRunnerError),
+        )
+        return result
+
+    def _spec(self, account: AccountRow) -> ConnectorSpec | None:
+        pool = self.specs.suppliers if account.kind == "supplier" else self.specs.marketplaces
+        return pool.get(account.spec_name)
+
+    def _offline(self, account: AccountRow) -> bool:
+        return self.request.offline or account.mode == "mock"
+
+    def _connector(self, spec: ConnectorSpec, account: AccountRow) -> Any:
+        if self._offline(account):
+            from runner.mock import MockConnector
+
+            seed = int(account.settings.get("mock_seed", 0) or 0)
+            return MockConnector(spec, self.specs, seed=seed)
+        from runner.connector import Account, Connector
+
+        integration = None
+        if account.kind == "marketplace":
+            integration = {"id": account.id, "name": account.name, "shop_url": account.shop_url}
+        return Connector(
+            spec,
+            Account(
+                id=account.id,
+                credentials=account.credentials,
+                settings=account.settings,
+                integration=integration,
+            ),
+            env=self.env,
+        )
+
+    # -- one step -----------------------------------------------------------------------------
+
+    def _step(
+        self,
+        account: AccountRow,
+        spec: ConnectorSpec,
+        connector: Any,
+        step: StepSpec,
+        name: str,
+        index: int,
+        pending_inserts: set[str],
+    ) -> dict[str, Any]:
+        sync_type = self.sync_type
+        op = spec.operations[step.operation]
+        mapping_name = step.mapping or op.mapping
+        if mapping_name is None or mapping_name not in self.specs.mappings:
+            raise PermanentError(f"{spec.name}.{op.name}: no mapping to turn records into rows")
+        mapping_spec = self.specs.mappings[mapping_name]
+        if mapping_spec.target != sync_type.target:
+            raise PermanentError(
+                f"mapping {mapping_name} writes {mapping_spec.target}, "
+                f"but {sync_type.name} writes {sync_type.target}"
+            )
+        wanted = set(sync_type.fields)
+        if step.fields is not None:
+            wanted &= set(step.fields)
+        mapping = compile_mapping(mapping_spec, fields=wanted)
+        key = self.target.key_column
+        columns = tuple(c for c in mapping.columns if c != key)
+        upsert = index == 0 and sync_type.creates_rows
+        lookup = op.kind == "lookup"
+        label = f"{account.spec_name}/{name}"
+        self._log(logging.INFO, "step.started", f"{label} started", account=account, step=name)
+
+        sink: _Sink
+        if self.request.dry_run:
+            sink = DiffSink(
+                self.engine,
+                self.target,
+                user_id=self.request.user_id,
+                scope_id=account.id,
+                account=account.spec_name,
+                step=name,
+                columns=columns,
+                upsert=upsert,
+                pending_inserts=pending_inserts,
+                report=self.on_diff,
+            )
+        else:
+            sink = _DatabaseSink(
+                self.engine,
+                self.target,
+                self.request.user_id,
+                account.id,
+                columns,
+                upsert=upsert,
+                lookup=lookup,
+                clear_hash=not sync_type.creates_rows,
+                clock=self.clock,
+            )
+        preparer = RowPreparer(self.target, columns)
+        counts = WriteCounts()
+        fetched = rejected = pages = 0
+        rows: list[dict[str, Any]] = []
+        rejects: list[dict[str, Any]] = []
+        started = time.perf_counter()
+        requests_before = connector.requests
+
+        def flush() -> None:
+            nonlocal rejected
+            good, problems, duplicates = preparer.prepare(rows)
+            for problem in problems:
+                rejects.append(
+                    self._reject(
+                        account, name, problem.key, problem.field, problem.reason, problem.row
+                    )
+                )
+            rejected += len(problems)
+            batch = sink.flush(good, rejects)
+            batch.duplicates += duplicates
+            counts.add(batch)
+            rows.clear()
+            rejects.clear()
+
+        with _Prefetch(self._pages(account, spec, connector, op.name, step)) as stream:
+            for page in stream:
+                self.checkpoint()
+                pages += 1
+                fetched += len(page.records)
+                mapped, bad = mapping.map_page(page.records)
+                rows.extend(mapped)
+                rejected += len(bad)
+                rejects.extend(self._mapping_reject(account, name, r) for r in bad)
+                if len(rows) >= self.batch_rows or len(rejects) >= self.batch_rows:
+                    flush()
+                self.progress.update(label, fetched, pages)
+        flush()
+        self.progress.finish(label, fetched, pages)
+
+        result = {
+            "operation": op.name,
+            "mapping": mapping_name,
+            "mode": "upsert" if upsert else "update",
+            "status": "ok",
+            "fetched": fetched,
+            **counts.as_dict(),
+            "rejected": rejected,
+            "requests": connector.requests - requests_before,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        ratio = step.max_reject_ratio
+        if ratio is None:
+            ratio = sync_type.max_reject_ratio
+        if fetched and rejected / fetched > ratio:
+            result["status"] = "failed"
+            raise _StepResultError(
+                result,
+                StepFailed(
+                    f"{rejected} of {fetched} records rejected ({rejected / fetched:.0%}), "
+                    f"more than the allowed {ratio:.0%}; see sync_rejects"
+                ),
+            )
+        self._log(
+            logging.INFO,
+            "step.finished",
+            f"{label} finished",
+            account=account,
+            step=name,
+            counts={k: result[k] for k in (*COUNT_KEYS, "seconds")},
+            activity=True,
+        )
+        return result
+
+    def _pages(
+        self, account: AccountRow, spec: ConnectorSpec, connector: Any, op_name: str, step: StepSpec
+    ) -> Iterator[Any]:
+        """The step's pages: a list, or lookups fed by `ids_from` or by the known rows."""
+        op = spec.operations[op_name]
+        if op.kind != "lookup":
+            yield from connector.list(op_name)
+            return
+        if step.ids_from:
+            ids = _listed_ids(connector, step.ids_from)
+        else:
+            ids = (key for chunk in self._known(account) for key in chunk)
+        yield from connector.lookup(op_name, ids)
+
+    def _known(self, account: AccountRow) -> Iterator[list[str]]:
+        sync_type = self.sync_type
+        stale = self.request.metadata.get("stale_after_seconds", sync_type.stale_after_seconds)
+        synced_before: datetime | None = None
+        if stale:
+            synced_before = self.clock.now() - timedelta(seconds=float(stale))
+        return known_keys(
+            self.engine,
+            self.target,
+            user_id=self.request.user_id,
+            scope_id=account.id,
+            synced_before=synced_before,
+            status_in=sync_type.status_in,
+        )
+
+    # -- records, logs ------------------------------------------------------------------------
+
+    def _reject(
+        self,
+        account: AccountRow,
+        step: str,
+        key: str | None,
+        field_name: str | None,
+        reason: str,
+        payload: Any,
+    ) -> dict[str, Any]:
+        return {
+            "job_id": self.request.job_id,
+            "user_id": self.request.user_id,
+            "supplier_id": account.id,
+            "step": step,
+            "external_id": key,
+            "field": field_name,
+            "reason": reason,
+            "payload": payload,
+        }
+
+    def _mapping_reject(self, account: AccountRow, step: str, reject: Reject) -> dict[str, Any]:
+        return self._reject(
+            account, step, reject.external_id, reject.field, reject.reason, reject.payload
+        )
+
+    def _log(
+        self,
+        level: int,
+        event: str,
+        message: str,
+        *,
+        account: AccountRow | None = None,
+        step: str | None = None,
+        counts: Mapping[str, Any] | None = None,
+        activity: bool = False,
+        exc_info: bool = False,
+    ) -> None:
+        request = self.request
+        extra = {
+            "event": event,
+            "job_id": request.job_id,
+            "user_id": request.user_id,
+            "sync_type": request.sync_type,
+            "supplier": account.spec_name if account else None,
+            "step": step,
+            "counts": dict(counts) if counts else None,
+        }
+        if request.dry_run:
+            message = f"[dry run] {message}"
+        log.log(level, message, extra=extra, exc_info=exc_info)
+        if activity and not request.dry_run:
+            entry = {
+                "user_id": request.user_id,
+                "job_id": request.job_id,
+                "supplier_id": account.id if account else request.supplier_id,
+                "level": logging.getLevelName(level).lower(),
+                "event": event,
+                "message": redact(message),
+                "details": {k: v for k, v in extra.items() if v is not None},
+                "created_at": self.clock.now(),
+            }
+            with self.engine.begin() as conn:
+                insert_activity(conn, [entry])
+
+
+class _StepResultError(Exception):
+    """Carries a finished step's counts along with the reason it failed."""
+
+    def __init__(self, result: dict[str, Any], error: Exception) -> None:
+        super().__init__(str(error))
+        self.result = result
+        self.error = error
+
+
+def _listed_ids(connector: Any, operation: str) -> Iterator[str]:
+    for page in connector.list(operation):
+        for record in page.records:
+            value = connector.id_of(operation, record)
+            if value is not None:
+                yield value
+
+
+def _step_name(step: StepSpec, taken: Mapping[str, Any]) -> str:
+    name = step.operation
+    number = 2
+    while name in taken:
+        name = f"{step.operation}#{number}"
+        number += 1
+    return name
+
+
+def _sum(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    totals: dict[str, Any] = dict.fromkeys(COUNT_KEYS, 0)
+    seconds = 0.0
+    for part in parts:
+        for key in COUNT_KEYS:
+            totals[key] += part.get(key, 0) or 0
+        seconds += part.get("seconds", 0) or 0
+    totals["seconds"] = round(seconds, 3)
+    return totals
+
+
+def _describe(exc: BaseException) -> str:
+    """One line, secrets removed: the runner's own errors by message, others with their type."""
+    text = str(exc) if isinstance(exc, SyncRunnerError) else f"{type(exc).__name__}: {exc}"
+    return redact(" ".join(text.split()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Fetching ahead
+
+
+class _Done:
+    pass
+
+
+@dataclass
+class _Raised:
+    error: BaseException
+
+
+class _Prefetch:
+    """Iterate `source` on a background thread, at most PREFETCH_PAGES items ahead.
+
+    The caller's work on one page overlaps the fetch of the next. An error in the source is
+    raised in the caller after the pages fetched before it. Leaving the `with` block early
+    stops the thread after its current item.
+    """
+
+    def __init__(self, source: Iterator[Any], depth: int = PREFETCH_PAGES) -> None:
+        self._source = source
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="sync-fetch", daemon=True)
+
+    def _produce(self) -> None:
+        try:
+            for item in self._source:
+                self._queue.put(item)
+                if self._stop.is_set():
+                    return
+            self._queue.put(_Done())
+        except BaseException as exc:
+            self._queue.put(_Raised(exc))
+        finally:
+            close = getattr(self._source, "close", None)
+            if close is not None:
+                close()
+
+    def __enter__(self) -> Iterator[Any]:
+        self._thread.start()
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[Any]:
+        while True:
+            item = self._queue.get()
+            if isinstance(item, _Done):
+                return
+            if isinstance(item, _Raised):
+                raise item.error
+            yield item
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.05)
