@@ -245,6 +245,7 @@ def log_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "--log-level",
         type=click.Choice(LEVELS, case_sensitive=False),
         envvar="LOG_LEVEL",
+        show_envvar=True,
         default=None,
         help="Log level [default: logging.level in runner.yaml, else info].",
     )
@@ -252,6 +253,7 @@ def log_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "--log-format",
         type=click.Choice(FORMATS, case_sensitive=False),
         envvar="LOG_FORMAT",
+        show_envvar=True,
         default=None,
         help="human (emoji prefixes) or json (one object per line, for Kubernetes) "
         "[default: logging.format in runner.yaml, else human].",

@@ -138,6 +138,7 @@ def pushgateway_option(command: Callable[..., Any]) -> Callable[..., Any]:
         "--pushgateway",
         metavar="URL",
         envvar=PUSHGATEWAY_ENV,
+        show_envvar=True,
         default=None,
         help="Push this run's metrics to a Prometheus Pushgateway, e.g. "
         "http://pushgateway.monitoring:9091 (a failed push only logs a warning).",

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 import yaml
 from sqlalchemy import event, func, insert, select
 
-from ops.support import NOW, ROOT
 from runner.db.tables import activity_logs, import_jobs, sync_rejects
 from runner.maintenance import apply_retention, run_maintenance
 from runner.spec.load import load_specs
 from runner.spec.model import RetentionSpec
+from tests.ops.support import NOW, ROOT
 
 HOUR = timedelta(hours=1)
 
@@ -130,18 +130,17 @@ def test_retention_deletes_exactly_the_rows_past_each_age(engine, clock):
     assert sum(again["deleted"].values()) == 0
 
 
-def test_changed_ages_in_runner_yaml_apply(engine, clock, specs_copy):
-    runner_yaml = specs_copy / "runner.yaml"
-    data = yaml.safe_load(runner_yaml.read_text())
-    data["retention"] = {
+def test_changed_ages_in_runner_yaml_apply(engine, clock, make_specs):
+    new_policy = {
         "activity_logs_days": 3,
         "completed_jobs_days": 1,
         "failed_jobs_days": 2,
         "rejects_days": 5,
         "batch_size": 2,
     }
-    runner_yaml.write_text(yaml.safe_dump(data, allow_unicode=True))
-    specs = load_specs(specs_copy)
+    specs_dir = make_specs({"retention": new_policy})  # a copy whose runner.yaml says so
+    assert yaml.safe_load((specs_dir / "runner.yaml").read_text())["retention"] == new_policy
+    specs = load_specs(specs_dir)
     assert specs.runner.retention == RetentionSpec(3, 1, 2, 5, 2)
     with engine.begin() as conn:
         seed_around(conn, specs.runner.retention)
@@ -187,13 +186,10 @@ def test_deletes_go_in_bounded_batches(engine, clock):
         assert all("FOR UPDATE SKIP LOCKED" in s for s in statements)
 
 
-def test_two_maintenance_processes_at_once(engine, clock, specs_copy):
+def test_two_maintenance_processes_at_once(engine, make_specs):
     """Two `sync-runner maintain` processes on one database: both exit 0, and together they
     delete every old row exactly once."""
-    runner_yaml = specs_copy / "runner.yaml"
-    data = yaml.safe_load(runner_yaml.read_text())
-    data["retention"]["batch_size"] = 50
-    runner_yaml.write_text(yaml.safe_dump(data, allow_unicode=True))
+    specs_dir = make_specs({"retention": {"batch_size": 50}})
     # The processes use the wall clock, so ages here are relative to it.
     now = datetime.now(UTC)
     old = now - timedelta(days=100)
@@ -221,7 +217,7 @@ def test_two_maintenance_processes_at_once(engine, clock, specs_copy):
         "runner",
         "maintain",
         "--specs",
-        str(specs_copy),
+        str(specs_dir),
         "--json",
     ]
     procs = [
