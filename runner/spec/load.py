@@ -212,7 +212,9 @@ def read_document(path: Path, kind: DocumentKind) -> tuple[Document, list[SpecIs
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(part for part in (exc.context, exc.problem) if part)
+        message = exc.problem or str(exc)
+        if exc.context and exc.context_mark is not None:
+            message += f" ({exc.context} that starts on line {exc.context_mark.line + 1})"
         return document, [SpecIssue(document.file, line, column, "$", f"YAML error: {message}")]
     except yaml.YAMLError as exc:
         return document, [SpecIssue(document.file, 1, 1, "$", f"YAML error: {exc}")]

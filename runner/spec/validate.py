@@ -248,15 +248,19 @@ class _Checker:
         return {name: spec for name, spec in doc.data.items() if isinstance(spec, dict)}
 
     def _mappings(self) -> dict[str, Document]:
+        return self._named(self.docs.mappings, "mapping")
+
+    def _named(self, docs: Iterable[Document], what: str) -> dict[str, Document]:
+        """Documents by name; a name must equal its file name and be unique."""
         result: dict[str, Document] = {}
-        for doc in self.docs.mappings:
+        for doc in docs:
             if doc.data is None:
                 continue
             name = doc.data.get("name") if isinstance(doc.data.get("name"), str) else doc.stem
             if name != doc.stem:
                 self.add(doc, ("name",), f"name '{name}' must equal the file name '{doc.stem}'")
             if name in result:
-                self.add(doc, ("name",), f"mapping '{name}' is also defined in {result[name].file}")
+                self.add(doc, ("name",), f"{what} '{name}' is also defined in {result[name].file}")
                 continue
             result[name] = doc
         return result
@@ -510,16 +514,8 @@ class _Checker:
     # -- suppliers and marketplaces
 
     def check_connectors(self) -> None:
-        seen: dict[str, Document] = {}
-        for doc in (*self.docs.suppliers, *self.docs.marketplaces):
-            if doc.data is None:
-                continue
-            name = doc.data.get("name") if isinstance(doc.data.get("name"), str) else doc.stem
-            if name != doc.stem:
-                self.add(doc, ("name",), f"name '{name}' must equal the file name '{doc.stem}'")
-            if name in seen:
-                self.add(doc, ("name",), f"connector '{name}' is also defined in {seen[name].file}")
-            seen[name] = doc
+        connectors = (*self.docs.suppliers, *self.docs.marketplaces)
+        for doc in self._named(connectors, "connector").values():
             self.check_connector(doc)
 
     def check_connector(self, doc: Document) -> None:

@@ -88,7 +88,7 @@ def test_dates_stay_text_and_merge_keys_work(tmp_path):
         ("", 1, 1, "file is empty: expected a mapping"),
         ("# only a comment\n", 1, 1, "file is empty: expected a mapping"),
         ("- a\n- b\n", 1, 1, "expected a mapping at the top of the file"),
-        ("a: [1, 2\n", 2, 1, "YAML error: while parsing a flow sequence"),
+        ("a: [1, 2\n", 2, 1, "YAML error: did not find expected ',' or ']'"),
     ],
 )
 def test_unusable_files(tmp_path, text, line, column, message):
