@@ -1,0 +1,154 @@
+"""One place for secret redaction: URLs, headers, and known secret values in any text.
+
+Three layers, used together by `redact()`:
+- query keys that always carry secrets (`sign`, `access_token`, `session`, `consumer_key`, ...)
+  have their values replaced in URLs, whatever the value;
+- header names that carry secrets (`Authorization`, `X-Shopify-Access-Token`, cookies, and any
+  name mentioning token/secret/key/password/signature) have their values replaced;
+- known secret values (the resolved credentials a connector registers with `SECRETS.add`) are
+  replaced wherever they appear: in messages, bodies, URLs, percent-encoded or not.
+
+`SECRETS` is process-wide so that the logs, the errors and the cassettes all hide every
+credential any connector has resolved. Values shorter than `MIN_SECRET_LENGTH` are not
+registered: redacting "1" or "es" everywhere would destroy messages and protect nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
+
+MASK = "***"
+MIN_SECRET_LENGTH = 6
+
+SECRET_QUERY_KEYS = frozenset(
+    {
+        "access_token",
+        "api_key",
+        "apikey",
+        "app_key",
+        "app_secret",
+        "client_secret",
+        "code",
+        "consumer_key",
+        "consumer_secret",
+        "key",
+        "password",
+        "refresh_token",
+        "secret",
+        "session",
+        "sign",
+        "signature",
+        "token",
+    }
+)
+SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "cookie",
+        "proxy-authorization",
+        "set-cookie",
+        "x-shopify-access-token",
+    }
+)
+_SECRET_HEADER_WORDS = re.compile(r"token|secret|api[-_]?key|password|signature|auth", re.I)
+# Rate-limit and paging headers mention none of those words, but keep an explicit allow list so
+# that a header like `X-Ratelimit-Reset` is never hidden by a future word.
+_PUBLIC_HEADERS = frozenset({"www-authenticate"})
+
+
+class SecretRegistry:
+    """Known secret values, replaced by `MASK` wherever they appear. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: frozenset[str] = frozenset()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, *values: object) -> None:
+        """Register secret values (non-strings and short values are ignored)."""
+        fresh = set()
+        for value in values:
+            if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
+                continue
+            # The same secret may appear percent-encoded in a URL or a form body.
+            fresh.update({value, quote(value, safe=""), quote_plus(value, safe="")})
+        with self._lock:
+            if fresh <= self._values:
+                return
+            self._values = self._values | fresh
+            ordered = sorted(self._values, key=len, reverse=True)  # longest first
+            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+    def add_all(self, mapping: Mapping[str, object] | Iterable[object]) -> None:
+        """Register every string found in a (nested) mapping or iterable, e.g. credentials."""
+        stack = [mapping]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, Mapping):
+                stack.extend(item.values())
+            elif isinstance(item, (list, tuple, set, frozenset)):
+                stack.extend(item)
+            else:
+                self.add(item)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._values
+
+    def text(self, text: str) -> str:
+        pattern = self._pattern
+        return pattern.sub(MASK, text) if pattern is not None and text else text
+
+    def clear(self) -> None:
+        """Forget every value (tests only)."""
+        with self._lock:
+            self._values = frozenset()
+            self._pattern = None
+
+
+SECRETS = SecretRegistry()
+
+
+def is_secret_header(name: str) -> bool:
+    lowered = name.lower()
+    if lowered in _PUBLIC_HEADERS:
+        return False
+    return lowered in SECRET_HEADERS or bool(_SECRET_HEADER_WORDS.search(lowered))
+
+
+def redact_url(url: str, registry: SecretRegistry = SECRETS) -> str:
+    """The URL with secret query values masked and userinfo dropped."""
+    try:
+        parts = urlsplit(str(url))
+    except ValueError:
+        return registry.text(str(url))
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode(
+            [(k, MASK if k.lower() in SECRET_QUERY_KEYS else v) for k, v in pairs],
+            safe="*,:/",
+        )
+    return registry.text(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
+
+
+def redact_headers(
+    headers: Mapping[str, str] | Iterable[tuple[str, str]], registry: SecretRegistry = SECRETS
+) -> dict[str, str]:
+    """A copy of the headers with secret values masked."""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return {
+        name: MASK if is_secret_header(name) else registry.text(str(value)) for name, value in items
+    }
+
+
+_URL_IN_TEXT = re.compile(r"https?://[^\s\"'<>]+")
+
+
+def redact(text: str, registry: SecretRegistry = SECRETS) -> str:
+    """Any message: URLs inside it are redacted, then every known secret value is masked."""
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0), registry), str(text))
+    return registry.text(text)

@@ -1,0 +1,188 @@
+"""A Shopify-Admin-REST-like fake (orders only), faithful to reference/supplier-apis.md §3.
+
+- `X-Shopify-Access-Token` required: otherwise 401
+  `{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}`.
+- `GET /admin/api/2024-10/orders.json` -> `{"orders": [...]}`, newest id first; filters
+  `status` (open | closed | cancelled | any; default open), `ids`, `since_id`,
+  `updated_at_min`, `fields`, `limit` (default 50, max 250).
+- Cursor pagination in the `Link` header (`rel="next"`, `rel="previous"`) with an opaque
+  `page_info`; on a `page_info` request only `limit` and `fields` may be sent, anything else
+  answers 400 `{"errors":"<param> cannot be passed when page_info is present"}`.
+- `GET /admin/api/2024-10/orders/{id}.json` -> `{"order": {...}}` or 404 `{"errors":"Not Found"}`.
+- Every answer carries `X-Shopify-Shop-Api-Call-Limit: used/40`; `bucket=True` enables the
+  leaky bucket (40, leaking 2/s) and its 429 (`Retry-After: 2.0`, JSON `errors`), which is
+  also the `rate_limit` fault's shape.
+
+Standalone: `python -m tests.fakes.shopify --port 8752 --orders 600`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from tests.fakes import catalog
+from tests.fakes.base import FakeServer, Reply, Request
+
+VERSION = "2024-10"
+_ONE = re.compile(rf"^/admin/api/{VERSION}/orders/(\d+)\.json$")
+THROTTLED = (
+    "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted "
+    "service."
+)
+
+
+def _encode(state: dict) -> str:
+    raw = json.dumps(state, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(token: str) -> dict:
+    return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+
+
+class ShopifyServer(FakeServer):
+    name = "shopify"
+
+    def __init__(
+        self,
+        *,
+        orders: int = 30,
+        seed: int = 0,
+        access_token: str = "shpat_test_token",
+        bucket: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.orders = orders
+        self.seed = seed
+        self.access_token = access_token
+        self.bucket = bucket
+        self._level = 0.0
+        self._leak_at = time.monotonic()
+        self._bucket_lock = threading.Lock()
+
+    @property
+    def base_url(self) -> str:
+        """The shop URL (`integration.shop_url`); the spec appends /admin/api/2024-10."""
+        return super().base_url
+
+    def _all(self) -> list[dict]:
+        return [catalog.shopify_order(self.seed, i) for i in range(self.orders)]
+
+    # -- API -----------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Reply:
+        if request.headers.get("x-shopify-access-token") != self.access_token:
+            return Reply(
+                401,
+                {
+                    "errors": "[API] Invalid API key or access token (unrecognized "
+                    "login or wrong password)"
+                },
+            )
+        used = self._drip()
+        if used is None:
+            return self.rate_limit_reply(request, 2.0)
+        headers = {"X-Shopify-Shop-Api-Call-Limit": f"{used}/40"}
+        match = _ONE.match(request.path)
+        if match:
+            wanted = int(match.group(1))
+            for order in self._all():
+                if order["id"] == wanted:
+                    return Reply(200, {"order": order}, headers)
+            return Reply(404, {"errors": "Not Found"}, headers)
+        if request.path != f"/admin/api/{VERSION}/orders.json":
+            return Reply(404, {"errors": "Not Found"}, headers)
+        return self._list(request, headers)
+
+    def _list(self, request: Request, headers: dict[str, str]) -> Reply:
+        query = dict(request.query)
+        try:
+            limit = int(query.get("limit", "50"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 250:
+            return Reply(400, {"errors": {"limit": ["must be between 1 and 250"]}}, headers)
+        fields = query.get("fields")
+        after: int | None = None
+        if "page_info" in query:
+            extra = sorted(set(query) - {"page_info", "limit", "fields"})
+            if extra:
+                return Reply(
+                    400,
+                    {"errors": f"{extra[0]} cannot be passed when page_info is present"},
+                    headers,
+                )
+            try:
+                state = _decode(query["page_info"])
+            except ValueError:
+                return Reply(400, {"errors": "Invalid page_info"}, headers)
+            filters, after = state["filters"], state["last_id"]
+        else:
+            filters = {k: v for k, v in query.items() if k not in ("limit", "fields")}
+        orders = [o for o in self._all() if self._matches(o, filters)]
+        orders.sort(key=lambda o: o["id"], reverse=True)
+        if after is not None:
+            orders = [o for o in orders if o["id"] < after]
+        page, rest = orders[:limit], orders[limit:]
+        if rest:
+            keep = {"limit": str(limit), **({"fields": fields} if fields else {})}
+            token = _encode({"last_id": page[-1]["id"], "direction": "next", "filters": filters})
+            url = f"{self.base_url}/admin/api/{VERSION}/orders.json?" + urlencode(
+                {**keep, "page_info": token}
+            )
+            headers = {**headers, "Link": f'<{url}>; rel="next"'}
+        if fields:
+            wanted = fields.split(",")
+            page = [{k: o[k] for k in wanted if k in o} for o in page]
+        return Reply(200, {"orders": page}, headers)
+
+    @staticmethod
+    def _matches(order: dict, filters: dict[str, str]) -> bool:
+        status = filters.get("status", "open")
+        if status == "open" and (order["cancelled_at"] or order["closed_at"]):
+            return False
+        if status == "closed" and not order["closed_at"]:
+            return False
+        if status == "cancelled" and not order["cancelled_at"]:
+            return False
+        if "ids" in filters and str(order["id"]) not in filters["ids"].split(","):
+            return False
+        if "since_id" in filters and order["id"] <= int(filters["since_id"]):
+            return False
+        return not ("updated_at_min" in filters and order["updated_at"] < filters["updated_at_min"])
+
+    # -- rate limit ----------------------------------------------------------------------------
+
+    def _drip(self) -> int | None:
+        """Bucket level after this call, or None when it overflows (only with `bucket`)."""
+        if not self.bucket:
+            return 1
+        with self._bucket_lock:
+            now = time.monotonic()
+            self._level = max(0.0, self._level - (now - self._leak_at) * 2.0)
+            self._leak_at = now
+            if self._level + 1 > 40:
+                return None
+            self._level += 1
+            return int(self._level + 0.999)
+
+    def rate_limit_reply(self, request: Request, retry_after: float) -> Reply:
+        return Reply(
+            429,
+            {"errors": THROTTLED},
+            {"Retry-After": f"{float(retry_after):.1f}", "X-Shopify-Shop-Api-Call-Limit": "40/40"},
+        )
+
+    def server_error_reply(self, request: Request, status: int) -> Reply:
+        return Reply(status, {"errors": "Internal Server Error"})
+
+
+if __name__ == "__main__":
+    ShopifyServer.main("orders", 600)

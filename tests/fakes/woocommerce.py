@@ -1,0 +1,163 @@
+"""A WooCommerce-REST-v3-like fake (orders only), faithful to reference/supplier-apis.md §4.
+
+- Auth: HTTP Basic (consumer key : consumer secret) or, as WooCommerce allows, the pair in the
+  query (`consumer_key`, `consumer_secret`). With `drops_authorization=True` the server behaves
+  like hosts that strip the `Authorization` header, so only the query form works. Errors:
+  none sent -> 401 `woocommerce_rest_cannot_view`; a wrong key or secret -> 401
+  `woocommerce_rest_authentication_error` ("Consumer key is invalid." / "Consumer secret is
+  invalid.").
+- `GET /wp-json/wc/v3/orders`: bare array, newest first; `page` (1-based), `per_page`
+  (default 10; outside 1..100 -> 400 `rest_invalid_param` with the exact WordPress body),
+  `status` (comma list, default any), `include` (comma ids), `modified_after`,
+  `dates_are_gmt`. Headers `X-WP-Total`, `X-WP-TotalPages` and `Link` (next, prev, first,
+  last); a page past the end is `[]` with the same totals.
+- `GET /wp-json/wc/v3/orders/{id}` or 404 `woocommerce_rest_shop_order_invalid_id`.
+
+Standalone: `python -m tests.fakes.woocommerce --port 8753 --orders 300`.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+from tests.fakes import catalog
+from tests.fakes.base import FakeServer, Reply, Request
+
+ROOT = "/wp-json/wc/v3"
+_ONE = re.compile(rf"^{ROOT}/orders/(\d+)$")
+PER_PAGE_ERROR = {
+    "code": "rest_invalid_param",
+    "message": "Invalid parameter(s): per_page",
+    "data": {
+        "status": 400,
+        "params": {"per_page": "per_page must be between 1 (inclusive) and 100 (inclusive)"},
+    },
+}
+
+
+def _error(status: int, code: str, message: str) -> Reply:
+    return Reply(status, {"code": code, "message": message, "data": {"status": status}})
+
+
+class WooCommerceServer(FakeServer):
+    name = "woocommerce"
+
+    def __init__(
+        self,
+        *,
+        orders: int = 30,
+        seed: int = 0,
+        consumer_key: str = "ck_test_key",
+        consumer_secret: str = "cs_test_secret",
+        drops_authorization: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.orders = orders
+        self.seed = seed
+        self.consumer_key = consumer_key
+        self.consumer_secret = consumer_secret
+        self.drops_authorization = drops_authorization
+
+    @property
+    def base_url(self) -> str:
+        """The shop URL (`integration.shop_url`); the spec appends /wp-json/wc/v3."""
+        return super().base_url
+
+    def _all(self) -> list[dict]:
+        return [catalog.woocommerce_order(self.seed, i) for i in range(self.orders)]
+
+    def _credentials(self, request: Request) -> tuple[str, str] | None:
+        header = request.headers.get("authorization", "")
+        if header.startswith("Basic ") and not self.drops_authorization:
+            try:
+                user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+            except ValueError:
+                return None
+            return user, password
+        if "consumer_key" in request.query:
+            return request.query["consumer_key"], request.query.get("consumer_secret", "")
+        return None
+
+    # -- API -----------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Reply:
+        pair = self._credentials(request)
+        if pair is None:
+            return _error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
+        if pair[0] != self.consumer_key:
+            return _error(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
+        if pair[1] != self.consumer_secret:
+            return _error(
+                401, "woocommerce_rest_authentication_error", "Consumer secret is invalid."
+            )
+        match = _ONE.match(request.path)
+        if match:
+            wanted = int(match.group(1))
+            for order in self._all():
+                if order["id"] == wanted:
+                    return Reply(200, order)
+            return _error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
+        if request.path != f"{ROOT}/orders":
+            return _error(
+                404, "rest_no_route", "No route was found matching the URL and request method."
+            )
+        return self._list(request)
+
+    def _list(self, request: Request) -> Reply:
+        query = request.query
+        try:
+            per_page = int(query.get("per_page", "10"))
+            page = int(query.get("page", "1"))
+        except ValueError:
+            return Reply(400, PER_PAGE_ERROR)
+        if not 1 <= per_page <= 100:
+            return Reply(400, PER_PAGE_ERROR)
+        orders = self._all()
+        statuses = query.get("status", "any")
+        if statuses != "any":
+            wanted = set(statuses.split(","))
+            orders = [o for o in orders if o["status"] in wanted]
+        if query.get("include"):
+            ids = {int(i) for i in query["include"].split(",") if i.strip().isdigit()}
+            orders = [o for o in orders if o["id"] in ids]
+        if query.get("modified_after"):
+            key = "date_modified_gmt" if query.get("dates_are_gmt") == "true" else "date_modified"
+            orders = [o for o in orders if o[key] > query["modified_after"]]
+        orders.sort(key=lambda o: o["id"], reverse=True)
+        total = len(orders)
+        pages = (total + per_page - 1) // per_page
+        chosen = orders[(page - 1) * per_page : page * per_page] if page >= 1 else []
+        headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
+        links = []
+        visible = {k: v for k, v in query.items() if k not in ("consumer_key", "consumer_secret")}
+
+        def link(number: int, rel: str) -> None:
+            url = f"{self.base_url}{ROOT}/orders?" + urlencode({**visible, "page": number})
+            links.append(f'<{url}>; rel="{rel}"')
+
+        if page > 1:
+            link(page - 1, "prev")
+        if page < pages:
+            link(page + 1, "next")
+        if pages:
+            link(1, "first")
+            link(pages, "last")
+        if links:
+            headers["Link"] = ", ".join(links)
+        return Reply(200, chosen, headers)
+
+    def server_error_reply(self, request: Request, status: int) -> Reply:
+        return _error(
+            status, "internal_server_error", "There has been a critical error on this website."
+        )
+
+    def envelope_reply(self, request: Request, **options: Any) -> Reply:
+        return Reply(200, {"code": "rest_error", "message": "error inside a 200", "data": None})
+
+
+if __name__ == "__main__":
+    WooCommerceServer.main("orders", 300)
