@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
@@ -52,14 +53,21 @@ SCHEMA_FILES = {
 
 
 def schemas_dir() -> Path:
-    """The `schemas/` folder shipped next to the `runner` package."""
-    return Path(__file__).resolve().parents[2] / "schemas"
+    """`schemas/` next to the `runner` package (a checkout or an editable install), else
+    `<prefix>/share/sync-runner/schemas` where a wheel install puts them."""
+    beside = Path(__file__).resolve().parents[2] / "schemas"
+    if beside.is_dir():
+        return beside
+    return Path(sys.prefix) / "share" / "sync-runner" / "schemas"
 
 
 @cache
 def load_schema(kind: str) -> dict[str, Any]:
     path = schemas_dir() / SCHEMA_FILES[kind]
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RuntimeError(f"spec schema missing: {path} (reinstall sync-runner)") from None
 
 
 @cache
