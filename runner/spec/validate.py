@@ -223,6 +223,7 @@ class _Checker:
         self.docs = docs
         self.issues: list[SpecIssue] = []
         self.bad_paths: dict[int, list[PathTuple]] = {}
+        self.broken_sync_types: set[str] = set()
 
     def run(self) -> list[SpecIssue]:
         for doc in self.docs.all():
@@ -434,6 +435,7 @@ class _Checker:
             allowed = WRITABLE_COLUMNS[spec["target"]]
             for index, column in enumerate(spec["fields"]):
                 if column not in allowed:
+                    self.broken_sync_types.add(name)
                     self.add(
                         doc, (name, "fields", index), self.unknown_column(column, spec["target"])
                     )
@@ -710,8 +712,11 @@ class _Checker:
         mapping_doc = self.mappings.get(mapping_name)
         if mapping_doc is None or not self.clean(mapping_doc, ()) or spec is None:
             return
-        if not self.clean(self.docs.sync_types, (sync_type,)):
-            return
+        if (
+            not self.clean(self.docs.sync_types, (sync_type,))
+            or sync_type in self.broken_sync_types
+        ):
+            return  # its own error is reported; checking steps against it would only echo it
         mapping = mapping_doc.data
         if mapping["target"] != spec["target"]:
             self.add(
