@@ -128,11 +128,19 @@ def _counts(record: logging.LogRecord) -> dict[str, Any]:
 
 
 class HumanFormatter(logging.Formatter):
-    """`HH:MM:SS <icon> <message> [<event> job=… supplier=… step=… <count>=…]`."""
+    """`HH:MM:SS <icon> <message> [<event> job=… supplier=… step=… <count>=…]`.
+
+    On a terminal (`clear_line`), each line first clears the current one, so that a log line
+    replaces a progress line (`runner.progress`) instead of being glued to its end.
+    """
+
+    def __init__(self, *, clear_line: bool = False) -> None:
+        super().__init__()
+        self.prefix = "\r\x1b[K" if clear_line else ""
 
     def format(self, record: logging.LogRecord) -> str:
         time = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
-        line = f"{time} {choose_icon(record)} {record.getMessage()}"
+        line = f"{self.prefix}{time} {choose_icon(record)} {record.getMessage()}"
         tags = [str(record.event)] if getattr(record, "event", None) else []
         for name in FIELDS:
             value = getattr(record, name, None)
@@ -186,9 +194,14 @@ def setup_logging(
     logger = logging.getLogger(LOGGER_NAME)
     for old in [h for h in logger.handlers if isinstance(h, _Handler)]:
         logger.removeHandler(old)
-    handler = _Handler(stream if stream is not None else sys.stderr)
+    stream = stream if stream is not None else sys.stderr
+    handler = _Handler(stream)
     handler.addFilter(RedactingFilter())
-    handler.setFormatter(JsonFormatter() if format == "json" else HumanFormatter())
+    if format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        isatty = getattr(stream, "isatty", None)
+        handler.setFormatter(HumanFormatter(clear_line=bool(callable(isatty) and isatty())))
     logger.addHandler(handler)
     logger.setLevel(level.upper() if isinstance(level, str) else level)
     return handler

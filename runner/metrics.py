@@ -36,6 +36,16 @@ GROUPING_JOB = "sync-runner"
 JOB_OUTCOMES = ("completed", "failed", "retried", "released")
 RECORD_OUTCOMES = ("inserted", "updated", "unchanged", "rejected")
 PUSH_TIMEOUT_SECONDS = 5.0
+# The worker's job outcomes, as counted here: a deferral (the remote asked us to wait) will
+# run again like a retry; a lost lease means another worker has the job now.
+QUEUE_OUTCOMES = {
+    "completed": "completed",
+    "failed": "failed",
+    "retry": "retried",
+    "deferred": "retried",
+    "released": "released",
+    "lost": "released",
+}
 
 
 @dataclass
@@ -55,6 +65,15 @@ class RunSummary:
         self.jobs[outcome] += 1
         if counts:
             self.add_records(counts)
+
+    def count_outcome(self, outcome: Any) -> None:
+        """A `Worker(on_job_end=[...])` hook: count the worker's `JobOutcome`, with the record
+        counts of its `result_data["totals"]`."""
+        result = outcome.result_data if isinstance(outcome.result_data, Mapping) else {}
+        totals = result.get("totals")
+        self.count_job(
+            QUEUE_OUTCOMES[outcome.outcome], totals if isinstance(totals, Mapping) else None
+        )
 
     def add_records(self, counts: Mapping[str, Any]) -> None:
         """Add the known record outcomes of a counts mapping; other keys are ignored."""

@@ -268,23 +268,36 @@ def _deliver(
     return result(False, attempts=attempts, status_code=status, error=error)
 
 
-def job_event_payload(job: Mapping[str, Any]) -> dict[str, Any]:
-    """The `data` of a job event, from an `import_jobs` row (mapping)."""
-    keys = (
-        "id",
-        "user_id",
-        "source_type",
-        "supplier_id",
-        "status",
-        "attempts",
-        "max_attempts",
-        "started_at",
-        "completed_at",
-        "result_data",
-        "errors",
-    )
-    data = {key: job.get(key) for key in keys}
-    for key in ("started_at", "completed_at"):
-        if data[key] is not None and hasattr(data[key], "isoformat"):
-            data[key] = data[key].isoformat()
-    return data
+# Queue outcomes that end a job, and the event each one sends.
+JOB_END_EVENTS = {"completed": "job.completed", "failed": "job.failed"}
+
+
+def job_outcome_payload(outcome: Any) -> dict[str, Any]:
+    """The `data` of a job event, from the worker's `JobOutcome` of a job that ended."""
+    return {
+        "job_id": outcome.job_id,
+        "sync_type": outcome.sync_type,
+        "user_id": outcome.user_id,
+        "supplier_id": outcome.supplier_id,
+        "status": outcome.outcome,
+        "attempt": outcome.attempt,
+        "duration_seconds": outcome.seconds,
+        "error": outcome.message,
+        "result_data": outcome.result_data,
+    }
+
+
+def job_end_notifier(
+    webhooks: Iterable[WebhookSpec], *, env: Mapping[str, str] | None = None
+) -> Callable[[Any], list[DeliveryResult]]:
+    """A `Worker(on_job_end=[...])` hook: deliver `job.completed` / `job.failed` for jobs
+    that ended (a retry, a deferral or a hand-back is not an end and sends nothing)."""
+    webhooks = tuple(webhooks)
+
+    def notify(outcome: Any) -> list[DeliveryResult]:
+        event = JOB_END_EVENTS.get(outcome.outcome)
+        if event is None or not webhooks:
+            return []
+        return deliver_job_event(webhooks, event, job_outcome_payload(outcome), env=env)
+
+    return notify
