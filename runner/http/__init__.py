@@ -1,7 +1,15 @@
 """HTTP machinery of the connectors: client (retries, rules), auth kinds, pagination kinds,
 rate limiter. `runner.connector.Connector` puts them together for one spec and account."""
 
-from runner.http.auth import AUTH_KINDS, Auth, Call, create_auth, iop_sign, register_auth
+from runner.http.auth import (
+    AUTH_KINDS,
+    Auth,
+    Call,
+    create_auth,
+    iop_sign,
+    iop_string,
+    register_auth,
+)
 from runner.http.client import HttpClient, HttpStatusError
 from runner.http.paginate import (
     PAGINATION_KINDS,
@@ -29,6 +37,7 @@ __all__ = [
     "create_auth",
     "get_path",
     "iop_sign",
+    "iop_string",
     "register_auth",
     "register_pagination",
     "walk",

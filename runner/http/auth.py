@@ -277,13 +277,17 @@ class OAuth2ClientCredentials(Auth):
         return True
 
 
+def iop_string(params: Mapping[str, object], api_name: str | None = None) -> str:
+    """The string AliExpress IOP signs: sorted name+value pairs, the API name in front iff it
+    contains "/" (system APIs such as /auth/token/create; never the dotted business methods)."""
+    base = "".join(f"{name}{params[name]}" for name in sorted(params) if name != "sign")
+    return api_name + base if api_name and "/" in api_name else base
+
+
 def iop_sign(secret: str, params: Mapping[str, object], api_name: str | None = None) -> str:
     """AliExpress IOP signature of exactly the params that are sent (minus `sign`)."""
-    base = "".join(f"{name}{params[name]}" for name in sorted(params) if name != "sign")
-    if api_name and "/" in api_name:
-        base = api_name + base
-    digest = hmac.new(secret.encode("utf-8"), base.encode("utf-8"), hashlib.sha256)
-    return digest.hexdigest().upper()
+    message = iop_string(params, api_name).encode("utf-8")
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest().upper()
 
 
 @register_auth

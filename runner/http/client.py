@@ -48,7 +48,7 @@ from runner.spec.model import ResponseSpec, RetrySpec, TimeoutSpec
 
 MAX_BODY_BYTES = 256 * 1024 * 1024  # a BigBuy page of 10,000 products is ~30 MB
 MAX_WAIT_SECONDS = 120.0  # longer waits become RetryLater (the job is deferred)
-SNIPPET = 160
+SNIPPET = 300
 
 _BAN_SECONDS = re.compile(
     r"(?:ban will last|last for)\D{0,12}(\d+(?:\.\d+)?)\s*(?:more\s+)?s", re.I

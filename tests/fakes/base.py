@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -150,6 +151,8 @@ class FakeServer:
     def __init__(self, *, port: int = 0, host: str = "127.0.0.1") -> None:
         self.faults = Faults()
         self.requests: list[Request] = []
+        self.in_flight = 0
+        self.max_in_flight = 0  # most requests handled at the same time
         self._lock = threading.Lock()
         self._host = host
         self._port = port
@@ -188,10 +191,13 @@ class FakeServer:
         class Handler(_Handler):
             fake = server
 
-        self._httpd = ThreadingHTTPServer((self._host, self._port), Handler)
+        self._httpd = _Server((self._host, self._port), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name=f"fake-{self.name}", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"fake-{self.name}",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -236,6 +242,7 @@ class FakeServer:
         self.faults.clear()
         with self._lock:
             self.requests.clear()
+            self.max_in_flight = 0
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -246,6 +253,16 @@ class FakeServer:
     def respond(self, request: Request) -> tuple[Reply | None, Fault | None]:
         """The reply to send (None: drop the connection) and the fault applied, if any."""
         self._record(request)
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return self._respond(request)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _respond(self, request: Request) -> tuple[Reply | None, Fault | None]:
         fault = self.faults.take(request)
         if fault is None:
             return self.handle(request), None
@@ -270,6 +287,15 @@ class FakeServer:
         if fault.kind == "empty":
             return Reply(200, b"", content_type="application/json"), fault
         return self.handle(request), fault  # truncate: cut when sending
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (a read timeout test) leaves a broken pipe: not an error.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

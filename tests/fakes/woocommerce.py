@@ -133,7 +133,7 @@ class WooCommerceServer(FakeServer):
         chosen = orders[(page - 1) * per_page : page * per_page] if page >= 1 else []
         headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
         links = []
-        visible = {k: v for k, v in query.items() if k not in ("consumer_key", "consumer_secret")}
+        visible = dict(query)  # like WordPress, links repeat every query param, keys included
 
         def link(number: int, rel: str) -> None:
             url = f"{self.base_url}{ROOT}/orders?" + urlencode({**visible, "page": number})
