@@ -224,6 +224,7 @@ class _Checker:
         self.issues: list[SpecIssue] = []
         self.bad_paths: dict[int, list[PathTuple]] = {}
         self.broken_sync_types: set[str] = set()
+        self.broken: set[str] = set()  # files of mappings that write unknown columns
 
     def run(self) -> list[SpecIssue]:
         for doc in self.docs.all():
@@ -457,6 +458,7 @@ class _Checker:
                 path = ("fields", name)
                 if target in WRITABLE_COLUMNS and name not in WRITABLE_COLUMNS[target]:
                     self.add(doc, path, self.unknown_column(name, target), key=True)
+                    self.broken.add(doc.file)
                 if not isinstance(spec, dict) or not self.clean(doc, path):
                     continue
                 sources = [k for k in ("from", "value", "expr") if k in spec]
@@ -712,11 +714,12 @@ class _Checker:
         mapping_doc = self.mappings.get(mapping_name)
         if mapping_doc is None or not self.clean(mapping_doc, ()) or spec is None:
             return
-        if (
-            not self.clean(self.docs.sync_types, (sync_type,))
-            or sync_type in self.broken_sync_types
-        ):
-            return  # its own error is reported; checking steps against it would only echo it
+        # A broken mapping or sync type has its own error; checking steps against it would
+        # only echo that error.
+        if mapping_doc.file in self.broken or sync_type in self.broken_sync_types:
+            return
+        if not self.clean(self.docs.sync_types, (sync_type,)):
+            return
         mapping = mapping_doc.data
         if mapping["target"] != spec["target"]:
             self.add(
