@@ -122,7 +122,9 @@ class DiffSink:
             else:
                 counts.unchanged += 1
         for reject in rejects:
-            reason = reject["reason"]
+            reason, field_name = reject["reason"], reject.get("field")
+            if field_name and not reason.startswith(field_name):
+                reason = f"{field_name}: {reason}"
             self.report(
                 DiffEntry(self.account, self.step, "reject", reject.get("external_id"), {}, reason)
             )

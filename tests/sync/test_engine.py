@@ -1,0 +1,400 @@
+"""The four sync types end to end against the fake servers, on SQLite and Postgres."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from runner.clock import FakeClock
+from runner.db.tables import activity_logs, imported_products, orders, sync_rejects
+from runner.errors import JobFailed
+from runner.handlers import Job, JobContext, get_handler
+from runner.sync import run_job
+from runner.sync.accounts import UnknownAccount
+from runner.sync.diff import format_entry
+from runner.sync.engine import SyncRequest, run_sync
+from tests.fakes import catalog
+from tests.fakes.bigbuy import BigBuyServer
+from tests.sync.support import (
+    T0,
+    add_integration,
+    add_orders,
+    add_supplier,
+    count,
+    orders_of,
+    products_of,
+)
+
+CENT = Decimal("0.01")
+
+
+def money(value) -> Decimal:
+    return Decimal(str(value)).quantize(CENT)
+
+
+class EditedBigBuy(BigBuyServer):
+    """The BigBuy fake with per-product field overrides in the products and prices lists."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.edits: dict[int, dict] = {}
+
+    def _list(self, name, query):
+        reply = super()._list(name, query)
+        if name in ("products", "productprices") and isinstance(reply.body, list):
+            reply.body = [{**r, **self.edits.get(r["id"], {})} for r in reply.body]
+        return reply
+
+
+def sync(engine, specs, sync_type, user="user-a", **options):
+    request_options = {
+        k: options.pop(k) for k in ("supplier_id", "metadata", "dry_run", "job_id") if k in options
+    }
+    return run_sync(engine, specs, SyncRequest(user, sync_type, **request_options), **options)
+
+
+def step(result, supplier_id, name):
+    return result["accounts"][supplier_id]["steps"][name]
+
+
+def counts(step_result):
+    keys = ("fetched", "inserted", "updated", "unchanged", "rejected")
+    return tuple(step_result[k] for k in keys)
+
+
+def test_bigbuy_full_sync_builds_products_from_all_lists(engine, specs, start_server):
+    server = start_server(EditedBigBuy(products=25))
+    add_supplier(engine, "bb", "bigbuy", base_url=server.base_url)
+    result = sync(engine, specs, "supplier_api")
+
+    assert counts(step(result, "bb", "products")) == (25, 25, 0, 0, 0)
+    for name in ("information", "images", "stock"):
+        assert counts(step(result, "bb", name)) == (25, 0, 25, 0, 0)
+    assert step(result, "bb", "products")["requests"] == 1
+    assert result["accounts"]["bb"]["status"] == "ok"
+
+    rows = products_of(engine, "bb")
+    assert len(rows) == 25
+    for index in range(25):
+        product = catalog.bigbuy_product(0, index)
+        row = rows[str(product["id"])]
+        assert row.sku == product["sku"]
+        assert row.name == catalog.bigbuy_information(0, index, "en")["name"]
+        images = sorted(catalog.bigbuy_images(0, index)["images"], key=lambda i: i["position"])
+        assert row.image_urls == [image["url"] for image in images]
+        stocks = catalog.bigbuy_stock(0, index)["stocks"]
+        assert row.stock_quantity == sum(s["quantity"] for s in stocks)
+        assert row.price == money(product["retailPrice"])
+        assert row.cost_price == money(product["wholesalePrice"])
+        assert row.status == "active" and row.currency == "EUR"
+
+    # Unchanged data: nothing is rewritten.
+    again = sync(engine, specs, "supplier_api")
+    for name in ("products", "information", "images", "stock"):
+        assert counts(step(again, "bb", name)) == (25, 0, 0, 25, 0)
+    assert products_of(engine, "bb") == rows
+
+    # Three changed prices: exactly three rows change, in price_update and in a full sync.
+    changed = [catalog.bigbuy_id(i) for i in (2, 5, 11)]
+    for product_id in changed:
+        server.edits[product_id] = {"retailPrice": 999.99}
+    prices = sync(engine, specs, "price_update")
+    assert counts(step(prices, "bb", "prices")) == (25, 0, 3, 22, 0)
+    after = products_of(engine, "bb")
+    assert {k for k in after if after[k].price == Decimal("999.99")} == {str(i) for i in changed}
+    assert sync(engine, specs, "price_update")["totals"]["updated"] == 0
+
+    # The job left one activity entry per step and one for the job.
+    with engine.connect() as conn:
+        events = conn.execute(select(activity_logs.c.event)).scalars().all()
+    assert events.count("job.finished") == 4
+    assert events.count("step.finished") == 4 + 4 + 1 + 1
+
+
+def test_aliexpress_prices_come_from_the_detail_call(engine, specs, aliexpress):
+    add_supplier(engine, "ae", "aliexpress", base_url=aliexpress.base_url)
+    clock = FakeClock(T0)
+    result = sync(engine, specs, "supplier_api", clock=clock)
+    product = step(result, "ae", "product")
+    assert counts(product) == (12, 12, 0, 0, 0)
+    details = [
+        r for r in aliexpress.requests if r.params.get("method") == "aliexpress.ds.product.get"
+    ]
+    assert len(details) == 12  # one detail call per product
+    assert product["requests"] == len(aliexpress.requests)  # the id feed's pages included
+    rows = products_of(engine, "ae")
+    for index in range(12):
+        detail = catalog.aliexpress_product(0, index)
+        skus = detail["ae_item_sku_info_dtos"]["ae_item_sku_info_d_t_o"]
+        row = rows[str(catalog.aliexpress_id(index))]
+        assert row.price == money(max(float(s["sku_price"]) for s in skus))
+        assert row.cost_price == money(min(float(s["offer_sale_price"]) for s in skus))
+        assert row.stock_quantity == sum(int(s["sku_available_stock"]) for s in skus)
+        assert row.name == detail["ae_item_base_info_dto"]["subject"]
+
+    # Lookups refresh only stale products (24 h by default), or all with stale_after 0.
+    clock.advance(hours=1)
+    assert step(sync(engine, specs, "price_update", clock=clock), "ae", "product")["fetched"] == 0
+    every = sync(engine, specs, "price_update", clock=clock, metadata={"stale_after_seconds": 0})
+    assert counts(step(every, "ae", "product")) == (12, 0, 0, 12, 0)
+    assert all(r.last_synced_at == clock.now() for r in products_of(engine, "ae").values())
+    clock.advance(hours=25)
+    stale = sync(engine, specs, "inventory_update", clock=clock)
+    assert counts(step(stale, "ae", "product")) == (12, 0, 0, 12, 0)
+
+
+def expected_shopify(specs, order):
+    status_map = next(f.map for f in specs.mappings["shopify_order"].fields if f.name == "status")
+    if order["cancelled_at"]:
+        raw = "cancelled"
+    elif any(f["shipment_status"] == "delivered" for f in order["fulfillments"]):
+        raw = "delivered"
+    else:
+        raw = order["fulfillment_status"] or order["financial_status"]
+    last = order["fulfillments"][-1] if order["fulfillments"] else {}
+    return status_map[raw], last.get("tracking_number"), last.get("tracking_company")
+
+
+def expected_woocommerce(specs, order):
+    status_map = next(
+        f.map for f in specs.mappings["woocommerce_order"].fields if f.name == "status"
+    )
+    items = [m["value"] for m in order["meta_data"] if m["key"] == "_wc_shipment_tracking_items"]
+    last = items[0][-1] if items else {}
+    return status_map[order["status"]], last.get("tracking_number"), last.get("tracking_provider")
+
+
+def test_orders_move_to_the_mapped_status_with_tracking(engine, specs, shopify, woocommerce):
+    add_integration(engine, "shop", "shopify", shopify.base_url)
+    add_integration(engine, "woo", "woocommerce", woocommerce.base_url)
+    shop_ids = [catalog.shopify_id(i) for i in range(12)]
+    woo_ids = [catalog.woocommerce_id(i) for i in range(20)]
+    add_orders(engine, "shop", shop_ids[:10])
+    add_orders(engine, "shop", shop_ids[10:], status="delivered")  # not selected
+    add_orders(engine, "woo", woo_ids, status="processing")
+    add_orders(engine, "shop", shop_ids, user_id="user-b")  # same ids, another user
+
+    result = sync(engine, specs, "order_sync")
+    assert step(result, "shop", "orders")["fetched"] == 10
+    assert step(result, "shop", "orders")["requests"] == 1  # one batched lookup (ids=...)
+    assert step(result, "woo", "orders")["fetched"] == 20
+
+    got = orders_of(engine, "shop")
+    for index in range(10):
+        row = got[str(shop_ids[index])]
+        status, number, carrier = expected_shopify(specs, catalog.shopify_order(0, index))
+        assert (row.status, row.tracking_number, row.carrier) == (status, number, carrier)
+    assert {got[str(i)].status for i in shop_ids[10:]} == {"delivered"}
+    assert all(
+        r.updated_at == T0
+        for r in got.values()
+        if r.platform_order_id in {str(i) for i in shop_ids[10:]}
+    )
+    tracked = [r for r in got.values() if r.tracking_number]
+    assert tracked and all(r.tracking_url.endswith(r.tracking_number) for r in tracked)
+
+    woo = orders_of(engine, "woo")
+    for index in range(20):
+        row = woo[str(woo_ids[index])]
+        expected = expected_woocommerce(specs, catalog.woocommerce_order(0, index))
+        assert (row.status, row.tracking_number, row.carrier) == expected
+    assert any(r.status == "delivered" and r.tracking_number for r in woo.values())
+
+    other = orders_of(engine, "shop", user_id="user-b")
+    assert {r.status for r in other.values()} == {"pending"}
+    assert all(r.updated_at == T0 for r in other.values())
+
+    again = sync(engine, specs, "order_sync")
+    assert again["totals"]["updated"] == 0
+
+
+def test_a_job_never_touches_another_users_rows(engine, specs, start_server):
+    server = start_server(EditedBigBuy(products=10))
+    add_supplier(engine, "bb-a", "bigbuy", base_url=server.base_url)
+    add_supplier(engine, "bb-b", "bigbuy", base_url=server.base_url, user_id="user-b")
+    sync(engine, specs, "supplier_api", user="user-b")
+    # Stray rows of user B under user A's supplier id, with the same external ids.
+    with engine.begin() as conn:
+        conn.execute(
+            imported_products.insert(),
+            [
+                {
+                    "user_id": "user-b",
+                    "supplier_id": "bb-a",
+                    "external_id": str(catalog.bigbuy_id(i)),
+                    "price": Decimal("1.00"),
+                    "created_at": T0,
+                    "updated_at": T0,
+                }
+                for i in range(10)
+            ],
+        )
+    before = {sid: products_of(engine, sid, user_id="user-b") for sid in ("bb-a", "bb-b")}
+    server.edits = {catalog.bigbuy_id(i): {"retailPrice": 5.55} for i in range(10)}
+    result = sync(engine, specs, "supplier_api", user="user-a")
+    assert list(result["accounts"]) == ["bb-a"]
+    assert step(result, "bb-a", "products")["inserted"] == 10
+    sync(engine, specs, "price_update", user="user-a", metadata={"stale_after_seconds": 0})
+    after = {sid: products_of(engine, sid, user_id="user-b") for sid in ("bb-a", "bb-b")}
+    assert after == before
+    assert {r.price for r in products_of(engine, "bb-a").values()} == {Decimal("5.55")}
+    with pytest.raises(UnknownAccount):
+        sync(engine, specs, "supplier_api", user="user-a", supplier_id="bb-b")
+
+
+def test_bad_records_are_rejected_and_too_many_fail_the_step(
+    engine, specs, start_server, aliexpress
+):
+    server = start_server(EditedBigBuy(products=25))
+    add_supplier(engine, "bb", "bigbuy", base_url=server.base_url)
+    add_supplier(engine, "ae", "aliexpress", base_url=aliexpress.base_url)
+    bad = catalog.bigbuy_id(3)
+    server.edits[bad] = {"retailPrice": "n/a"}
+    result = sync(engine, specs, "supplier_api", job_id="job-1", supplier_id="bb")
+    assert counts(step(result, "bb", "products")) == (25, 24, 0, 0, 1)
+    assert str(bad) not in products_of(engine, "bb") and len(products_of(engine, "bb")) == 24
+    with engine.connect() as conn:
+        reject = conn.execute(select(sync_rejects)).one()
+    assert (reject.job_id, reject.user_id, reject.supplier_id, reject.step) == (
+        "job-1",
+        "user-a",
+        "bb",
+        "products",
+    )
+    assert (reject.external_id, reject.field) == (str(bad), "price")
+    assert "n/a" in reject.reason
+    assert reject.payload["retailPrice"] == "n/a" and reject.payload["id"] == bad
+
+    # 6 of 25 (24%) is more than the allowed 20%: the step fails, the other supplier goes on.
+    for index in (4, 5, 6, 7, 8):
+        server.edits[catalog.bigbuy_id(index)] = {"retailPrice": None}
+    with pytest.raises(JobFailed) as failed:
+        sync(engine, specs, "supplier_api", job_id="job-2")
+    error = failed.value
+    assert not error.transient
+    bb = error.result_data["accounts"]["bb"]
+    assert bb["status"] == "failed" and bb["failed_step"] == "products"
+    assert "6 of 25 records rejected (24%)" in bb["error"]
+    assert bb["steps"]["products"]["rejected"] == 6 and "information" not in bb["steps"]
+    assert error.result_data["accounts"]["ae"]["status"] == "ok"
+    assert error.errors == [
+        {
+            "supplier_id": "bb",
+            "supplier": "bigbuy",
+            "step": "products",
+            "error": bb["error"],
+            "transient": False,
+        }
+    ]
+    assert count(engine, sync_rejects) == 1 + 6
+
+
+def test_dry_run_writes_nothing_and_reports_the_exact_diff(engine, specs, start_server):
+    server = start_server(EditedBigBuy(products=25))
+    add_supplier(engine, "bb", "bigbuy", base_url=server.base_url)
+
+    # On an empty table: everything would be inserted, and later steps fill the new rows.
+    entries = []
+    preview = sync(engine, specs, "supplier_api", dry_run=True, on_diff=entries.append)
+    assert count(engine, imported_products) == 0 and count(engine, activity_logs) == 0
+    assert counts(step(preview, "bb", "products")) == (25, 25, 0, 0, 0)
+    assert counts(step(preview, "bb", "stock")) == (25, 0, 25, 0, 0)
+    real = sync(engine, specs, "supplier_api")
+    for name in ("products", "information", "images", "stock"):
+        assert counts(step(preview, "bb", name)) == counts(step(real, "bb", name))
+    assert len([e for e in entries if e.kind == "insert"]) == 25
+
+    rows = products_of(engine, "bb")
+    logs = count(engine, activity_logs)
+    changed = {catalog.bigbuy_id(i): 12.5 + i for i in (1, 2, 3)}
+    for product_id, price in changed.items():
+        server.edits[product_id] = {"retailPrice": price}
+    server.edits[catalog.bigbuy_id(9)] = {"wholesalePrice": "x"}  # a reject
+    entries = []
+    preview = sync(engine, specs, "price_update", dry_run=True, on_diff=entries.append)
+    assert products_of(engine, "bb") == rows  # values, updated_at, last_synced_at
+    assert count(engine, activity_logs) == logs and count(engine, sync_rejects) == 0
+    assert counts(step(preview, "bb", "prices")) == (25, 0, 3, 21, 1)
+    updates = {e.key: e.changes for e in entries if e.kind == "update"}
+    assert updates == {
+        str(pid): {"price": (rows[str(pid)].price, money(price))} for pid, price in changed.items()
+    }
+    (reject,) = [e for e in entries if e.kind == "reject"]
+    assert reject.key == str(catalog.bigbuy_id(9)) and "cost_price" in reject.reason
+    line = format_entry(entries[0])
+    assert line.startswith(("~ bigbuy/prices", "! bigbuy/prices"))
+
+    real = sync(engine, specs, "price_update")
+    assert counts(step(real, "bb", "prices")) == counts(step(preview, "bb", "prices"))
+
+
+def test_skipped_failed_and_transient_accounts(engine, specs, start_server, make_specs):
+    ok = start_server(EditedBigBuy(products=5))
+    limited = start_server(EditedBigBuy(products=5, rate_limit=(1, 3600)))
+    add_supplier(engine, "a-ok", "bigbuy", base_url=ok.base_url)
+    add_supplier(
+        engine, "b-badkey", "bigbuy", base_url=ok.base_url, credentials={"api_key": "wrong"}
+    )
+    add_supplier(engine, "c-off", "bigbuy", base_url=ok.base_url, status="inactive")
+    add_supplier(
+        engine, "d-limited", "bigbuy", base_url=limited.base_url, settings={"max_wait_seconds": 1}
+    )
+
+    skipped = sync(engine, specs, "supplier_api", supplier_id="c-off")
+    assert skipped["accounts"]["c-off"]["status"] == "skipped"
+    assert skipped["accounts"]["c-off"]["reason"] == "the account is inactive"
+
+    with pytest.raises(JobFailed) as failed:
+        sync(engine, specs, "supplier_api")
+    result = failed.value.result_data
+    assert list(result["accounts"]) == ["a-ok", "b-badkey", "d-limited"]  # inactive left out
+    assert result["accounts"]["a-ok"]["status"] == "ok"
+    assert result["accounts"]["b-badkey"]["status"] == "failed"
+    assert "wrong" not in result["accounts"]["b-badkey"]["error"]
+    assert failed.value.transient is False  # the 401 is permanent
+    assert len(products_of(engine, "a-ok")) == 5
+
+    with pytest.raises(JobFailed) as failed:
+        sync(engine, specs, "inventory_update", supplier_id="d-limited")
+    assert failed.value.transient is True  # rate limited: worth retrying later
+
+    # A connector that declares no steps for the sync type is skipped with the reason.
+    specs_dir = make_specs()
+    bigbuy_yaml = specs_dir / "suppliers" / "bigbuy.yaml"
+    text = bigbuy_yaml.read_text()
+    bigbuy_yaml.write_text(text.replace("  inventory_update:\n    - operation: stock\n", ""))
+    from runner.config import load_specs
+
+    narrowed = load_specs(specs_dir)
+    result = sync(engine, narrowed, "inventory_update", supplier_id="a-ok")
+    account = result["accounts"]["a-ok"]
+    assert account["status"] == "skipped"
+    assert account["reason"] == "bigbuy declares no steps for inventory_update"
+
+
+def test_the_handler_runs_a_claimed_job(engine, specs, start_server):
+    server = start_server(EditedBigBuy(products=5))
+    add_supplier(engine, "bb", "bigbuy", base_url=server.base_url)
+    assert get_handler("supplier_api") is run_job
+    job = Job(
+        id="7c1f0000-0000-4000-8000-000000000001",
+        user_id="user-a",
+        source_type="supplier_api",
+        supplier_id="bb",
+        status="running",
+        attempts=1,
+        max_attempts=5,
+        priority=0,
+        metadata={},
+        locked_by="w1",
+    )
+    result = run_job(JobContext(job=job, engine=engine, specs=specs, clock=FakeClock(T0)))
+    assert result["totals"]["inserted"] == 5
+    with engine.connect() as conn:
+        entry = conn.execute(
+            select(activity_logs).where(activity_logs.c.event == "job.finished")
+        ).one()
+    assert entry.job_id == job.id and entry.user_id == "user-a" and entry.created_at == T0
+    assert orders is not None
