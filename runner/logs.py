@@ -146,7 +146,12 @@ class HumanFormatter(logging.Formatter):
             value = getattr(record, name, None)
             if value is not None:
                 tags.append(f"{name.removesuffix('_id')}={value}")
-        tags.extend(f"{k}={v}" for k, v in _counts(record).items())
+        # Counts are numbers; anything else a caller put there is left to the JSON format.
+        tags.extend(
+            f"{k}={v}"
+            for k, v in _counts(record).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        )
         if tags:
             line += " [" + " ".join(tags) + "]"
         if record.exc_text:

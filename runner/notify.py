@@ -194,7 +194,13 @@ def _deliver(
     started = time.monotonic()
     deadline = started + webhook.timeout_seconds
     delivery_id = str(uuid.uuid4())
-    fields = {"webhook": webhook.name, "delivery_id": delivery_id, "webhook_event": event}
+    fields = {
+        "webhook": webhook.name,
+        "delivery_id": delivery_id,
+        "webhook_event": event,
+        "job_id": payload.get("job_id") or payload.get("id"),
+        "user_id": payload.get("user_id"),
+    }
 
     def result(ok: bool, **kwargs: Any) -> DeliveryResult:
         outcome = DeliveryResult(

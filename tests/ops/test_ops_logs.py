@@ -240,3 +240,23 @@ def test_log_options_decorator_reads_option_and_env():
     assert bad.exit_code == 2
     help_text = runner.invoke(command, ["--help"]).output
     assert "--log-format" in help_text and "LOG_FORMAT" in help_text
+
+
+def test_at_a_terminal_a_log_line_first_clears_the_progress_line():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    setup_logging("human", "info", stream)
+    logging.getLogger("sync_runner.t").info("hello", extra={"event": "a.b", "counts": {"n": 1}})
+    assert stream.getvalue().startswith("\r\x1b[K")
+    assert stream.getvalue().rstrip().endswith("hello [a.b n=1]")
+
+
+def test_human_counts_show_numbers_only():
+    stream = io.StringIO()
+    setup_logging("human", "info", stream)
+    counts = {"updated": 3, "seconds": 0.5, "accounts": {"bb": {}}, "dry_run": False}
+    logging.getLogger("sync_runner.t").info("done", extra={"event": "a.b", "counts": counts})
+    assert stream.getvalue().rstrip().endswith("done [a.b updated=3 seconds=0.5]")

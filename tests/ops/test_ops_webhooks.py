@@ -224,4 +224,5 @@ def test_failures_are_logged_without_secrets(receiver):
     record = json.loads(line)
     assert record["event"] == "webhook.failed" and record["level"] == "warning"
     assert record["webhook"] == "ops" and record["status_code"] == 500
+    assert record["job_id"] == PAYLOAD["id"]
     assert "tok_secret_123456" not in line and SECRET not in line
