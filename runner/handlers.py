@@ -103,7 +103,7 @@ class JobContext:
     dry_run: bool = False
     clock: Clock = field(default_factory=SystemClock)
     log: logging.Logger | logging.LoggerAdapter = field(
-        default_factory=lambda: logging.getLogger("runner.job")
+        default_factory=lambda: logging.getLogger("sync_runner.job")
     )
     # Set by the worker: returns why the job must stop (SIGTERM, lease lost), else None.
     stop_reason: Callable[[], str | None] = field(default=_never_stop, repr=False)

@@ -54,7 +54,7 @@ from runner.errors import ExitCode, SyncRunnerError
 from runner.handlers import Job
 from runner.spec.model import BackoffSpec, QueueSpec
 
-log = logging.getLogger("runner.queue")
+log = logging.getLogger("sync_runner.queue")
 
 ACTIVE_STATUSES = ("pending", "running")
 MAX_ERRORS_KEPT = 100  # the oldest entries are dropped beyond this
@@ -426,6 +426,21 @@ class Queue:
                 "attempts": job.attempts - 1,
                 "locked_by": None,
                 "lease_expires_at": None,
+            },
+        )
+
+    def give_up(self, job: Job) -> bool:
+        """Fail a job that was claimed back with no attempt left (its last attempt's worker
+        vanished): the phantom attempt is not counted, the lost one is recorded."""
+        return self._finish(
+            job,
+            "failed",
+            {
+                "status": "failed",
+                "attempts": job.attempts - 1,
+                "completed_at": self.clock.now(),
+                "lease_expires_at": None,
+                "errors": self._errors_with(job),
             },
         )
 

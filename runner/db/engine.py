@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
@@ -98,14 +99,15 @@ def read_only(conn: Connection) -> Connection:
     return conn.execution_options(**{_DEFERRED: True})
 
 
-def describe_db_error(exc: BaseException, url: str) -> str:
+def describe_db_error(exc: BaseException, url: str | None = None) -> str:
     """One line saying which database failed and why (no password, no traceback)."""
     original = getattr(exc, "orig", None) or exc
     detail = " ".join(str(original).split()) or type(original).__name__
     detail = _PASSWORD_PARAM.sub(r"\1***", redact_url(detail))
     if len(detail) > 300:
         detail = detail[:297] + "..."
-    return f"database unavailable at {redact_url(url)}: {detail}"
+    where = f" at {redact_url(url)}" if url else ""
+    return f"database unavailable{where}: {detail}"
 
 
 def check_database(engine: Engine, *, require_schema: bool = True) -> None:
@@ -115,6 +117,18 @@ def check_database(engine: Engine, *, require_schema: bool = True) -> None:
     the message says to run `sync-runner db upgrade`.
     """
     url = engine.url.render_as_string(hide_password=True)
+    database = engine.url.database
+    if (
+        require_schema
+        and engine.dialect.name == "sqlite"
+        and database not in (None, "", ":memory:")
+        and not database.startswith("file:")
+        and not Path(database).exists()
+    ):
+        # Do not leave an empty file behind: connecting would create one.
+        raise DatabaseUnavailable(
+            f"no database at {url}: run `sync-runner db upgrade` to create it"
+        )
     try:
         with engine.connect() as conn:
             read_only(conn)

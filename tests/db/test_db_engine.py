@@ -90,9 +90,16 @@ def test_unreachable_postgres_is_one_clear_line_without_the_password():
     assert message.startswith("database unavailable at postgresql+psycopg://bob:***@127.0.0.1:1")
 
 
+def test_missing_sqlite_file_is_not_created(tmp_path):
+    path = tmp_path / "missing.db"
+    with pytest.raises(DatabaseUnavailable, match="run `sync-runner db upgrade` to create it"):
+        connect_or_exit(f"sqlite:///{path}")
+    assert not path.exists()
+
+
 def test_unreachable_sqlite_path(tmp_path):
     with pytest.raises(DatabaseUnavailable, match="unable to open database file"):
-        connect_or_exit(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")
+        connect_or_exit(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}", require_schema=False)
 
 
 def test_invalid_url_is_a_database_error():

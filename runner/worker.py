@@ -1,0 +1,562 @@
+"""The worker: enqueue due schedules, drain the queue, stop cleanly.
+
+`sync-runner run` (the CronJob) calls `Worker.run()`:
+1. enqueue the schedules of runner.yaml that are due (`enqueue_due_schedules`), idempotently;
+2. claim and run jobs until none is claimable, or `max_jobs` jobs ran, or `max_runtime`
+   seconds passed (no new claim after that; the current job finishes), or a stop signal;
+3. run maintenance (`runner.maintenance.run_maintenance`) unless disabled.
+
+While a job runs, a lease keeper thread renews its lease every `min(heartbeat_seconds,
+lease_seconds / 3)` seconds. If a renewal finds the job taken over or cancelled (fenced
+out), or the lease runs out while the database cannot be reached, the job's
+`ctx.checkpoint()` raises `JobInterrupted` and the worker drops the job.
+
+SIGTERM (or SIGINT): stop claiming; the running job's next `checkpoint()` raises
+`JobInterrupted` and the job goes back to `pending` with its attempt not charged. If the job
+has not returned within `grace_seconds` (or at a second signal), the keeper hands the job
+back itself and ends the process, so the pod exits within its termination grace period.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from croniter import croniter
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from runner.clock import Clock, SystemClock
+from runner.db.tables import import_jobs, marketplace_integrations, suppliers
+from runner.errors import (
+    ExitCode,
+    JobFailed,
+    JobInterrupted,
+    PermanentError,
+    RetryLater,
+    TransientError,
+)
+from runner.handlers import Job, JobContext, get_handler, load_handlers
+from runner.queue import Outcome, Queue
+from runner.redact import redact
+from runner.spec.model import ScheduleSpec, SpecSet
+
+log = logging.getLogger("sync_runner.worker")
+
+
+def new_worker_id() -> str:
+    """Fresh per process run (never reused, unlike a pod name): `<host>-<uuid4>`."""
+    return f"{socket.gethostname()[:20]}-{uuid.uuid4()}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Stopping
+
+
+class StopFlag:
+    """Set by a signal (or a test) to make the worker stop; thread-safe."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._force = threading.Event()
+        self.reason: str | None = None
+        self.requested_at: float | None = None  # time.monotonic()
+
+    def request(self, reason: str) -> None:
+        if self._event.is_set():
+            self._force.set()  # a second request: do not wait for the grace period
+            return
+        self.reason = reason
+        self.requested_at = time.monotonic()
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    @property
+    def forced(self) -> bool:
+        return self._force.is_set()
+
+
+def install_signal_handlers(stop: StopFlag) -> None:
+    """SIGTERM and SIGINT request a stop (a second one forces it). Main thread only."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        log.warning(
+            "%s received: stopping after handing the current job back",
+            name,
+            extra={"event": "worker.stopping"},
+        )
+        stop.request(f"worker stopping ({name})")
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job_id: str
+    sync_type: str
+    user_id: str
+    supplier_id: str | None
+    attempt: int
+    outcome: Outcome  # completed | retry | failed | deferred | released | lost
+    seconds: float
+    message: str | None = None
+    result_data: dict[str, Any] | None = None
+
+    @property
+    def is_error(self) -> bool:
+        """The attempt ended in an error (what --fail-on-job-error counts)."""
+        return self.outcome in ("failed", "retry")
+
+
+@dataclass
+class RunReport:
+    worker_id: str
+    enqueued: list[str] = field(default_factory=list)  # job ids created by schedules
+    outcomes: list[JobOutcome] = field(default_factory=list)
+    stopped_by: str = "drained"  # drained | max_jobs | max_runtime | signal
+    maintenance: dict[str, Any] | None = None
+
+    @property
+    def job_errors(self) -> int:
+        return sum(o.is_error for o in self.outcomes)
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for o in self.outcomes:
+            counts[o.outcome] = counts.get(o.outcome, 0) + 1
+        return counts
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    offline: bool = False
+    max_jobs: int | None = None
+    max_runtime: float | None = None  # seconds
+    grace_seconds: float = 25.0
+    schedules: bool = True
+    maintenance: bool = True
+
+
+# ---------------------------------------------------------------------------------------------
+# Schedules
+
+
+def schedule_slot(cron: str, now: datetime) -> datetime:
+    """The latest time at or before `now` that `cron` fires (UTC)."""
+    return croniter(cron, now + timedelta(seconds=1)).get_prev(datetime)
+
+
+def _schedule_targets(conn, specs: SpecSet, schedule: ScheduleSpec) -> list[tuple[str, str]]:
+    """(user_id, supplier_or_integration_id) of every active account the schedule covers:
+    suppliers for supplier sync types, marketplace integrations for marketplace ones, and
+    only accounts whose spec declares steps for the sync type."""
+    sync_type = specs.sync_types.get(schedule.sync_type)
+    source = sync_type.source if sync_type else "supplier"
+    if source == "marketplace":
+        table, kind_col, connectors = (
+            marketplace_integrations,
+            marketplace_integrations.c.platform,
+            specs.marketplaces,
+        )
+    else:
+        table, kind_col, connectors = suppliers, suppliers.c.supplier_type, specs.suppliers
+    rows = conn.execute(
+        select(table.c.user_id, table.c.id, kind_col.label("kind")).where(
+            table.c.status == "active"
+        )
+    )
+    targets = []
+    for row in rows:
+        connector = connectors.get(row.kind)
+        if connector is None or schedule.sync_type not in connector.syncs:
+            log.debug(
+                "schedule %s skips %s %s: its spec %r has no %s steps",
+                schedule.name,
+                source,
+                row.id,
+                row.kind,
+                schedule.sync_type,
+            )
+            continue
+        targets.append((row.user_id, row.id))
+    return targets
+
+
+def enqueue_due_schedules(queue: Queue, specs: SpecSet) -> list[str]:
+    """Enqueue, for each schedule, one job per covered account for the current slot.
+
+    Idempotent: each job carries the dedupe key `schedule:<name>:<account>:<slot>`; a key
+    that exists in any status is not enqueued again, and two pods enqueueing at the same
+    moment collide on the dedupe index (the loser inserts nothing). An account that already
+    has a pending job of the sync type gets no second one. Only the latest slot is
+    enqueued (no backfill of missed slots). Returns the ids created.
+    """
+    created: list[str] = []
+    now = queue.clock.now()
+    for schedule in specs.runner.schedules:
+        slot = schedule_slot(schedule.cron, now)
+        stamp = slot.strftime("%Y%m%dT%H%MZ")
+        with queue.engine.begin() as conn:
+            targets = _schedule_targets(conn, specs, schedule)
+            if not targets:
+                continue
+            keys = {
+                f"schedule:{schedule.name}:{account}:{stamp}": (user, account)
+                for user, account in targets
+            }
+            taken = set()
+            key_list = list(keys)
+            for start in range(0, len(key_list), 500):
+                taken |= set(
+                    conn.scalars(
+                        select(import_jobs.c.dedupe_key).where(
+                            import_jobs.c.dedupe_key.in_(key_list[start : start + 500])
+                        )
+                    )
+                )
+            waiting = set(
+                conn.scalars(
+                    select(import_jobs.c.concurrency_key).where(
+                        import_jobs.c.status == "pending",
+                        import_jobs.c.source_type == schedule.sync_type,
+                    )
+                )
+            )
+            rows = []
+            for key, (user, account) in keys.items():
+                row = queue.new_row(
+                    user,
+                    schedule.sync_type,
+                    supplier_id=account,
+                    priority=schedule.priority,
+                    dedupe_key=key,
+                    metadata={"schedule": schedule.name, "slot": slot.isoformat()},
+                )
+                if key not in taken and row["concurrency_key"] not in waiting:
+                    rows.append(row)
+            ids = queue.enqueue_rows(conn, rows)
+        if ids:
+            log.info(
+                "schedule %s: %d job(s) enqueued for %s",
+                schedule.name,
+                len(ids),
+                stamp,
+                extra={
+                    "event": "schedule.enqueued",
+                    "sync_type": schedule.sync_type,
+                    "counts": {"enqueued": len(ids)},
+                },
+            )
+        created += ids
+    return created
+
+
+# ---------------------------------------------------------------------------------------------
+# Running one job
+
+
+class _LeaseKeeper(threading.Thread):
+    """Renews a job's lease in the background; notices a lost lease and an expired grace."""
+
+    def __init__(self, worker: Worker, job: Job) -> None:
+        super().__init__(name=f"lease-{job.id[:8]}", daemon=True)
+        self.worker = worker
+        self.job = job
+        self.lost: str | None = None
+        self._done = threading.Event()
+        spec = worker.queue.spec
+        self.interval = max(min(spec.heartbeat_seconds, spec.lease_seconds / 3), 0.05)
+        self._expires = job.lease_expires_at
+
+    def stop_reason(self) -> str | None:
+        return self.worker.stop.reason if self.worker.stop.is_set() else self.lost
+
+    def finish(self) -> None:
+        self._done.set()
+        self.join()
+
+    def run(self) -> None:
+        next_beat = time.monotonic() + self.interval
+        while not self._done.wait(min(self.interval, 0.2)):
+            if self._grace_over():
+                self._hand_back_and_exit()
+            if self.lost or time.monotonic() < next_beat:
+                continue
+            next_beat = time.monotonic() + self.interval
+            try:
+                expires = self.worker.queue.heartbeat(self.job)
+            except Exception as exc:  # the database is away: keep trying while the lease lasts
+                log.warning(
+                    "job %s: heartbeat failed: %s",
+                    self.job.id,
+                    _one_line(exc),
+                    extra={"event": "job.heartbeat_failed", "job_id": self.job.id},
+                )
+                if self._expires and self.worker.queue.clock.now() >= self._expires:
+                    self.lost = "the lease expired while the database was unreachable"
+                continue
+            if expires is None:
+                self.lost = "the lease was lost (the job was taken over or cancelled)"
+                log.warning(
+                    "job %s: %s",
+                    self.job.id,
+                    self.lost,
+                    extra={"event": "job.lease_lost", "job_id": self.job.id},
+                )
+            else:
+                self._expires = expires
+
+    def _grace_over(self) -> bool:
+        stop = self.worker.stop
+        if not stop.is_set():
+            return False
+        waited = time.monotonic() - (stop.requested_at or time.monotonic())
+        return stop.forced or waited >= self.worker.options.grace_seconds
+
+    def _hand_back_and_exit(self) -> None:
+        try:
+            released = self.worker.queue.release(self.job)
+        except Exception as exc:
+            released = False
+            log.error("job %s: could not hand the job back: %s", self.job.id, _one_line(exc))
+        log.warning(
+            "job %s did not stop within %.0fs: %s; exiting now",
+            self.job.id,
+            self.worker.options.grace_seconds,
+            "handed back to the queue" if released else "its lease will expire",
+            extra={"event": "worker.forced_exit", "job_id": self.job.id},
+        )
+        logging.shutdown()
+        os._exit(ExitCode.UNEXPECTED)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return redact(text if len(text) <= 500 else text[:497] + "...")
+
+
+class Worker:
+    """Runs jobs from one queue. One job at a time; run several processes to scale out."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        specs: SpecSet,
+        *,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        options: WorkerOptions | None = None,
+        stop: StopFlag | None = None,
+        worker_id: str | None = None,
+        on_job_end: Iterable[Callable[[JobOutcome], None]] = (),
+    ) -> None:
+        self.engine = engine
+        self.specs = specs
+        self.clock = clock or SystemClock()
+        self.options = options or WorkerOptions()
+        self.stop = stop or StopFlag()
+        self.worker_id = worker_id or new_worker_id()
+        self.queue = Queue(engine, specs.runner.queue, self.clock, rng)
+        self.on_job_end = list(on_job_end)
+        load_handlers()
+
+    def run(self) -> RunReport:
+        """Schedules, then drain, then maintenance (see the module docstring)."""
+        report = RunReport(self.worker_id)
+        started = time.monotonic()
+        log.info(
+            "worker %s started",
+            self.worker_id,
+            extra={"event": "run.started", "worker_id": self.worker_id},
+        )
+        if self.options.schedules:
+            report.enqueued = enqueue_due_schedules(self.queue, self.specs)
+        while True:
+            if self.stop.is_set():
+                report.stopped_by = "signal"
+                break
+            if self.options.max_jobs is not None and len(report.outcomes) >= self.options.max_jobs:
+                report.stopped_by = "max_jobs"
+                break
+            if (
+                self.options.max_runtime is not None
+                and time.monotonic() - started >= self.options.max_runtime
+            ):
+                report.stopped_by = "max_runtime"
+                break
+            job = self.queue.claim(self.worker_id)
+            if job is None:
+                break
+            report.outcomes.append(self.process(job))
+        if self.options.maintenance and not self.stop.is_set():
+            report.maintenance = self._maintenance()
+        counts = report.counts()
+        log.info(
+            "worker %s done (%s): %d job(s) %s",
+            self.worker_id,
+            report.stopped_by,
+            len(report.outcomes),
+            counts or "",
+            extra={"event": "run.finished", "counts": counts},
+        )
+        return report
+
+    def run_job(self, job_id: str, *, dry_run: bool = False) -> JobOutcome | None:
+        """Claim and run one given job now (whatever its scheduled time); None if it cannot
+        be claimed (see `Queue.claim`)."""
+        job = self.queue.claim(self.worker_id, job_id=job_id)
+        return None if job is None else self.process(job, dry_run=dry_run)
+
+    def _maintenance(self) -> dict[str, Any] | None:
+        try:
+            module = importlib.import_module("runner.maintenance")
+        except ModuleNotFoundError as exc:
+            if exc.name != "runner.maintenance":
+                raise
+            return None
+        return module.run_maintenance(self.engine, self.specs, self.clock)
+
+    def process(self, job: Job, *, dry_run: bool = False) -> JobOutcome:
+        """Run a claimed job's handler under a lease keeper and record how it ended."""
+        started = time.monotonic()
+        fields = {
+            "job_id": job.id,
+            "user_id": job.user_id,
+            "supplier": job.supplier_id,
+            "sync_type": job.source_type,
+        }
+        if job.attempts > job.max_attempts:
+            # The last allowed attempt's worker vanished; nothing is left to try.
+            ok = self.queue.give_up(job)
+            return self._ended(
+                job,
+                "failed" if ok else "lost",
+                started,
+                fields,
+                "no attempts left after a lost attempt",
+            )
+        log.info(
+            "job %s started: %s for user %s%s (attempt %d/%d)",
+            job.id,
+            job.source_type,
+            job.user_id,
+            f", supplier {job.supplier_id}" if job.supplier_id else "",
+            job.attempts,
+            job.max_attempts,
+            extra={"event": "job.started", **fields},
+        )
+        keeper = _LeaseKeeper(self, job)
+        ctx = JobContext(
+            job=job,
+            engine=self.engine,
+            specs=self.specs,
+            offline=self.options.offline,
+            dry_run=dry_run or bool(job.metadata.get("dry_run")),
+            clock=self.clock,
+            log=logging.LoggerAdapter(logging.getLogger("sync_runner.job"), fields),
+            stop_reason=keeper.stop_reason,
+        )
+        keeper.start()
+        try:
+            outcome, message, result = self._run_handler(ctx)
+        finally:
+            keeper.finish()
+        if ctx.dry_run and outcome == "completed":
+            # A dry run changes nothing: the job goes back as it was.
+            outcome = "released" if self.queue.release(job) else "lost"
+            message = "dry run: nothing written, job handed back"
+        return self._ended(job, outcome, started, fields, message, result)
+
+    def _run_handler(self, ctx: JobContext) -> tuple[Outcome, str | None, dict | None]:
+        job, queue = ctx.job, self.queue
+        try:
+            result = get_handler(job.source_type)(ctx)
+        except RetryLater as exc:
+            ok = queue.defer(job, exc.delay_seconds, _one_line(exc))
+            return ("deferred" if ok else "lost"), _one_line(exc), None
+        except JobInterrupted as exc:
+            ok = queue.release(job)
+            return ("released" if ok else "lost"), _one_line(exc), None
+        except JobFailed as exc:
+            outcome = queue.fail(
+                job,
+                type_="JobFailed",
+                message=_one_line(exc),
+                transient=exc.transient,
+                result_data=exc.result_data,
+                details=exc.errors,
+            )
+            return outcome, _one_line(exc), exc.result_data
+        except Exception as exc:
+            transient = isinstance(exc, (TransientError, OperationalError, InterfaceError))
+            if not isinstance(exc, (TransientError, PermanentError)):
+                log.debug("job %s: %s", job.id, "".join(traceback.format_exception(exc)))
+            outcome = queue.fail(
+                job, type_=type(exc).__name__, message=_one_line(exc), transient=transient
+            )
+            return outcome, _one_line(exc), None
+        if ctx.dry_run:
+            return "completed", None, result
+        return ("completed" if queue.complete(job, result) else "lost"), None, result
+
+    def _ended(
+        self,
+        job: Job,
+        outcome: Outcome,
+        started: float,
+        fields: dict[str, Any],
+        message: str | None,
+        result: dict | None = None,
+    ) -> JobOutcome:
+        seconds = round(time.monotonic() - started, 3)
+        done = JobOutcome(
+            job.id,
+            job.source_type,
+            job.user_id,
+            job.supplier_id,
+            job.attempts,
+            outcome,
+            seconds,
+            message,
+            result,
+        )
+        level = logging.WARNING if done.is_error or outcome == "lost" else logging.INFO
+        event = {"retry": "job.retry_scheduled", "failed": "job.failed"}.get(
+            outcome, f"job.{outcome}"
+        )
+        counts = result if isinstance(result, dict) else None
+        log.log(
+            level,
+            "job %s %s in %.2fs%s",
+            job.id,
+            outcome,
+            seconds,
+            f": {message}" if message else "",
+            extra={"event": event, "counts": counts, **fields},
+        )
+        for callback in self.on_job_end:
+            try:
+                callback(done)
+            except Exception as exc:  # a hook must never break the run
+                log.warning("job-end hook failed: %s", _one_line(exc))
+        return done
