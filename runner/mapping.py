@@ -8,7 +8,8 @@ broken record is set aside and the job goes on.
 Everything that can be decided once is decided at compile time: each path becomes a tuple of
 steps read by a specialised closure, each expression is compiled once by the shared sandboxed
 jinja2 environment, constants and defaults are coerced once, value maps are normalised to
-their string keys. Per record there is one closure call per written column and one hash.
+their string keys, and the per-record function is generated as straight-line Python (see
+`CompiledMapping.source`), so a one-key string column costs no function call at all.
 
 Coercion rules (a blank string counts as missing, then `default`, then `required`):
 - string: str as is; int, Decimal and whole floats in plain digits; bool as true/false.
@@ -27,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import operator
 import re
 import types
 from collections.abc import Callable, Iterable, Mapping
@@ -219,7 +219,11 @@ def to_integer(value: Any) -> int | None:
 
 
 def _whole(number: Decimal, value: Any) -> int:
-    if not number.is_finite() or number != number.to_integral_value():
+    if not number.is_finite():
+        raise Invalid(f"expected an integer, got {_show(value)}")
+    if not INTEGER_MIN <= number <= INTEGER_MAX:  # before int(): 1e999999999 is a huge int
+        raise Invalid(f"integer out of range: {_show(value)}")
+    if number != number.to_integral_value():
         raise Invalid(f"expected an integer, got {_show(value)}")
     return int(number)
 
@@ -355,10 +359,11 @@ def plain(value: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Content hash
 #
-# The hashed text is the repr of (column names, values), both in column-name order. The values
-# are the coerced ones (str, int, Decimal, bool, aware UTC datetime, None), whose repr is
-# canonical; a list or an object is first written as JSON with sorted keys, so the order of a
-# source's keys never matters. This is several times faster than JSON-encoding the whole row.
+# The hashed text is the repr of the column names then that of their values, in column-name
+# order. The values are the coerced ones (str, int, Decimal, bool, aware UTC datetime, None),
+# whose repr is canonical; a list or an object is first written as JSON with sorted keys, so
+# the order of a source's keys never matters. This is several times faster than JSON-encoding
+# the whole row.
 
 
 def _json_default(value: Any) -> Any:
@@ -382,7 +387,10 @@ def canonical(value: Any) -> Any:
 
 
 def _digest(names: tuple[str, ...], values: tuple[Any, ...]) -> str:
-    return hashlib.blake2b(repr((names, values)).encode(), digest_size=16).hexdigest()
+    """The hash of `values` (already `canonical`) of the columns `names`, in that order.
+    `CompiledMapping` generates the same expression inline."""
+    text = repr(names) + repr(values)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def content_hash(values: Mapping[str, Any]) -> str:
@@ -426,11 +434,30 @@ def _reader(spec: FieldSpec) -> Callable[[Any], Any]:
     return lambda record: None  # a constant: the value is the field's default
 
 
-def compile_field(spec: FieldSpec) -> Callable[[Any], Any]:
-    """One column: record (a dict) -> coerced value; raises Invalid with the reject reason.
+def _translator(spec: FieldSpec) -> Callable[[Any], Any]:
+    """A value map as a function: value -> our value (None for a blank value)."""
+    table = {map_key(k): v for k, v in (spec.map or {}).items()}
+    unmapped = spec.map_default
 
-    Order: read (path, expression or constant) -> blank means missing -> value map ->
-    coercion -> `default` when missing -> `required` check.
+    def translate(value: Any) -> Any:
+        if value.__class__ is str and _blank(value):
+            return None
+        key = map_key(value)
+        if key in table:
+            return table[key]
+        if unmapped is not None:
+            return unmapped
+        raise Invalid(f"unmapped value {_show(value)}")
+
+    return translate
+
+
+def _field_code(i: int, spec: FieldSpec, namespace: dict[str, Any]) -> list[str]:
+    """Source lines computing column i into `v{i}`; what they use goes into `namespace`.
+
+    Order: read (path, expression or constant) -> value map -> coercion (a blank string
+    counts as missing) -> `default` when missing -> `required` check. Only names are
+    written into the source; every value from the spec is bound in `namespace`.
     """
     coerce = COERCERS[spec.type]
     constant = spec.value if spec.source is None and spec.expr is None else None
@@ -439,87 +466,49 @@ def compile_field(spec: FieldSpec) -> Callable[[Any], Any]:
         default = coerce(fallback) if fallback is not None else None
     except Invalid as exc:
         raise ValueError(f"field {spec.name!r}: bad default or value: {exc.reason}") from None
-    required = spec.required
-    read = _reader(spec)
 
-    if spec.map is not None:
-        table = {map_key(k): v for k, v in spec.map.items()}
-        unmapped = spec.map_default
-
-        def translate(value: Any) -> Any:
-            if value.__class__ is str and _blank(value):
-                return None
-            key = map_key(value)
-            if key in table:
-                return table[key]
-            if unmapped is not None:
-                return unmapped
-            raise Invalid(f"unmapped value {_show(value)}")
-
+    lines = []
+    steps = parse_path(spec.source) if spec.source is not None else None
+    if steps is not None and len(steps) == 1 and isinstance(steps[0], str):
+        namespace[f"K{i}"] = steps[0]
+        lines.append(f"v = record.get(K{i})")  # the common case, no call: records are dicts
+    elif spec.source is not None or spec.expr is not None:
+        namespace[f"R{i}"] = _reader(spec)
+        lines.append(f"v = R{i}(record)")
     else:
-        translate = None
-
-    def missing() -> Any:
-        if default is not None:
-            return default
-        if required:
-            raise Invalid("missing required field")
-        return None
-
-    key = None
-    if spec.source is not None:
-        steps = parse_path(spec.source)
-        if len(steps) == 1 and isinstance(steps[0], str):
-            key = steps[0]  # the common case, read inline: records are dicts here
-
-    # Four variants, so that the common path (one key, no value map) makes no extra calls.
-    if translate is None and key is not None:
-
-        def compute(record: dict) -> Any:
-            value = record.get(key)
-            if value is not None and (value := coerce(value)) is not None:
-                return value
-            return missing()
-
-    elif translate is None:
-
-        def compute(record: dict) -> Any:
-            value = read(record)
-            if value is not None and (value := coerce(value)) is not None:
-                return value
-            return missing()
-
+        lines.append("v = None")  # a constant: the default below
+    if spec.map is not None and constant is None:
+        namespace[f"T{i}"] = _translator(spec)
+        lines.append(f"if v is not None: v = T{i}(v)")
+    namespace[f"C{i}"] = coerce
+    if constant is not None:
+        pass  # already coerced, as the default
+    elif spec.type == "string":  # a non-blank str needs no call
+        lines.append(
+            f"if v is not None and (v.__class__ is not str or not v or v.isspace()): v = C{i}(v)"
+        )
     else:
-
-        def compute(record: dict) -> Any:
-            value = read(record)
-            if (
-                value is not None
-                and (value := translate(value)) is not None
-                and (value := coerce(value)) is not None
-            ):
-                return value
-            return missing()
-
-    return compute
+        lines.append(f"if v is not None: v = C{i}(v)")
+    if default is not None:
+        namespace[f"D{i}"] = default
+        lines.append(f"if v is None: v = D{i}")
+    elif spec.required:
+        lines.append("if v is None: raise Invalid('missing required field')")
+    lines.append(f"v{i} = v")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------
 # Compiling a mapping
 
 
-def _tuple_getter(names: tuple[str, ...]) -> Callable[[dict], tuple]:
-    """row -> tuple of the values of `names` (itemgetter gives a bare value for one name)."""
-    if len(names) == 1:
-        (name,) = names
-        return lambda row: (row[name],)
-    if not names:
-        return lambda row: ()
-    return operator.itemgetter(*names)
-
-
 class CompiledMapping:
-    """A mapping spec, compiled: `map(record)` -> row dict or Reject, never an exception."""
+    """A mapping spec, compiled: `map(record)` -> row dict or Reject, never an exception.
+
+    The per-record function is generated Python source, compiled once (see `source`): one
+    straight block per column, then the row and its hash, with no call for the common cases
+    (a one-key path, a string). Spec values never enter the source; they are bound names.
+    """
 
     def __init__(self, spec: MappingSpec, fields: Iterable[str] | None = None) -> None:
         by_name = {field.name: field for field in spec.fields}
@@ -535,47 +524,64 @@ class CompiledMapping:
         self.target = spec.target
         self.key = spec.key
         self.columns: tuple[str, ...] = tuple(names)
-        self._plan: tuple[tuple[str, Callable[[Any], Any]], ...] = tuple(
-            (name, compile_field(by_name[name])) for name in names
-        )
-        hashed = sorted(n for n in names if by_name[n].hash)
-        self._hashed: tuple[str, ...] = tuple(hashed)
-        self._hashed_values = _tuple_getter(self._hashed)
-        # Only list and JSON columns can hold lists or objects (see `canonical`).
-        self._hashed_plain = all(by_name[n].type not in ("list", "json") for n in hashed)
         self._read_key = _reader(by_name[spec.key])
+        self.source, self._map = self._generate([by_name[n] for n in names])
+
+    def _generate(self, specs: list[FieldSpec]) -> tuple[str, Callable[[dict], dict]]:
+        namespace: dict[str, Any] = {
+            "Invalid": Invalid,
+            "Reject": Reject,
+            "HASH": HASH_COLUMN,
+            "blake2b": hashlib.blake2b,
+            "canonical": canonical,
+            "failed": self._failed,
+        }
+        body: list[str] = []
+        for i, spec in enumerate(specs):
+            namespace[f"N{i}"] = spec.name
+            body += [f"field = {i}", *_field_code(i, spec, namespace)]
+        body.append("row = {" + ", ".join(f"N{i}: v{i}" for i in range(len(specs))) + "}")
+        hashed = sorted(
+            (s.name, i, s.type in ("list", "json")) for i, s in enumerate(specs) if s.hash
+        )
+        namespace["PREFIX"] = repr(tuple(name for name, _, _ in hashed))
+        values = "".join(
+            (f"canonical(v{i}), " if structured else f"v{i}, ") for _, i, structured in hashed
+        )
+        body += [
+            "field = None",
+            f"text = PREFIX + repr(({values}))",
+            "row[HASH] = blake2b(text.encode(), digest_size=16).hexdigest()",
+            "return row",
+        ]
+        source = "\n".join(
+            [
+                "def map_record(record):",
+                "    try:",
+                *(f"        {line}" for line in body),
+                "    except Exception as exc:  # never let one record kill the job",
+                "        return failed(record, field, exc)",
+            ]
+        )
+        self._names = tuple(s.name for s in specs)
+        exec(compile(source, f"<mapping {self.name}>", "exec"), namespace)
+        return source, namespace["map_record"]
 
     def __repr__(self) -> str:
         return f"<CompiledMapping {self.name} -> {self.target} {self.columns}>"
 
     def map(self, record: Any) -> dict[str, Any] | Reject:
-        if not isinstance(record, dict):
+        if record.__class__ is not dict and not isinstance(record, dict):
             return Reject(None, "record is not an object", record, None)
-        try:
-            row = {name: compute(record) for name, compute in self._plan}
-            values = self._hashed_values(row)
-            if not self._hashed_plain:
-                values = tuple(map(canonical, values))
-            row[HASH_COLUMN] = _digest(self._hashed, values)
-        except Exception:  # never let one record kill the job
-            return self._reject(record)
-        return row
+        return self._map(record)
 
-    def _reject(self, record: dict) -> Reject:
-        """The slow path: find the first failing column and why."""
-        name = None
-        try:
-            row = {}
-            for name, compute in self._plan:
-                row[name] = compute(record)
-            name = None
-            content_hash({column: row[column] for column in self._hashed})
-        except Invalid as exc:
-            return Reject(name, exc.reason, record, self.external_id(record))
-        except Exception as exc:
+    def _failed(self, record: dict, field: int | None, exc: Exception) -> Reject:
+        name = None if field is None else self._names[field]
+        if isinstance(exc, Invalid):
+            reason = exc.reason
+        else:
             reason = f"mapping failed: {type(exc).__name__}: {exc}"
-            return Reject(name, reason, record, self.external_id(record))
-        return Reject(None, "mapping failed", record, self.external_id(record))  # not reached
+        return Reject(name, reason, record, self.external_id(record))
 
     def map_page(self, records: Iterable[Any]) -> tuple[list[dict[str, Any]], list[Reject]]:
         rows: list[dict[str, Any]] = []
