@@ -7,7 +7,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import yaml
@@ -16,7 +18,7 @@ from sqlalchemy import event, func, insert, select
 from runner.db.tables import activity_logs, import_jobs, sync_rejects
 from runner.maintenance import apply_retention, run_maintenance
 from runner.spec.load import load_specs
-from runner.spec.model import RetentionSpec
+from runner.spec.model import RetentionSpec, RunnerSpec
 from tests.ops.support import NOW, ROOT
 
 HOUR = timedelta(hours=1)
@@ -232,4 +234,40 @@ def test_two_maintenance_processes_at_once(engine, make_specs):
     assert sum(s["deleted"]["sync_rejects"] for s in summaries) == 1000
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(sync_rejects)).scalar() == 0
+        assert set(conn.execute(select(activity_logs.c.message)).scalars()) == {"young"}
+
+
+def test_four_concurrent_maintenance_threads_share_the_work(engine, clock):
+    """Batches of 20 from four threads started together: no error, every old row deleted
+    exactly once (the per-thread counts add up), young rows kept."""
+    old = NOW - timedelta(days=100)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(activity_logs),
+            [
+                {"level": "info", "event": "e", "message": f"m{i}", "created_at": old}
+                for i in range(2000)
+            ],
+        )
+        add_log(conn, timedelta(days=1), "young")
+    retention = RetentionSpec(batch_size=20)
+    specs = replace(load_specs(ROOT / "specs"), runner=RunnerSpec(retention=retention))
+    barrier = threading.Barrier(4)
+    results, errors = [], []
+
+    def work():
+        barrier.wait()
+        try:
+            results.append(run_maintenance(engine, specs, clock))
+        except Exception as exc:  # collected, so that the assertion shows it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sum(r["deleted"]["activity_logs"] for r in results) == 2000
+    with engine.connect() as conn:
         assert set(conn.execute(select(activity_logs.c.message)).scalars()) == {"young"}
