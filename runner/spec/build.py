@@ -213,12 +213,41 @@ def build_field(name: str, data: dict[str, Any]) -> FieldSpec:
 
 
 def build_mock_fields(fields: dict[str, Any]) -> tuple[MockFieldSpec, ...]:
-    """`{name: {generator: params}}` -> MockFieldSpecs; nested field dicts stay plain dicts."""
+    """`{name: {generator: params}}` -> MockFieldSpecs; nested field dicts stay plain dicts.
+
+    Generator parameters get their schema defaults (`sequence` start and step, `decimal`
+    places and as_string), nested ones too, so that `explain` shows them.
+    """
     result = []
     for name, spec in fields.items():
         ((generator, params),) = spec.items()
-        result.append(MockFieldSpec(name=name, generator=generator, params=params))
+        result.append(
+            MockFieldSpec(name=name, generator=generator, params=_mock_params(generator, params))
+        )
     return tuple(result)
+
+
+def _mock_params(generator: str, params: Any) -> Any:
+    from runner.spec.validate import mock_defaults
+
+    def nested(fields: Any) -> Any:
+        if not isinstance(fields, dict):
+            return fields
+        return {
+            name: {gen: _mock_params(gen, p) for gen, p in spec.items()}
+            if isinstance(spec, dict) and len(spec) == 1
+            else spec
+            for name, spec in fields.items()
+        }
+
+    if generator == "object":
+        return nested(params)
+    if generator == "list" and isinstance(params, dict) and "item" in params:
+        return {**params, "item": nested(params["item"])}
+    defaults = mock_defaults(generator)
+    if defaults and (params is None or isinstance(params, dict)):
+        return {**defaults, **(params or {})}
+    return params
 
 
 def build_mock(data: dict[str, Any]) -> MockSpec:

@@ -86,6 +86,16 @@ def kind_defaults(section: str, kind: str) -> dict[str, Any]:
     }
 
 
+def mock_defaults(generator: str) -> dict[str, Any]:
+    """Schema defaults of one mock generator's parameters (`sequence`, `decimal`)."""
+    definition = load_schema("mapping")["$defs"]["mock_field"]["properties"].get(generator, {})
+    return {
+        name: prop["default"]
+        for name, prop in definition.get("properties", {}).items()
+        if "default" in prop
+    }
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
     """`; did you mean 'x'?` for the closest choice, or `` when none is close."""
     close = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)

@@ -55,7 +55,7 @@ def test_bundled_specs_load_into_the_model():
     assert (mock_id.name, mock_id.generator, mock_id.params) == (
         "id",
         "sequence",
-        {"start": 5601234567890},
+        {"start": 5601234567890, "step": 1},
     )
 
 
