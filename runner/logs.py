@@ -182,7 +182,23 @@ class JsonFormatter(logging.Formatter):
 
 
 class _Handler(logging.StreamHandler):
-    """Our handler; marked by its class so that `setup_logging` can replace it."""
+    """Our handler; marked by its class so that `setup_logging` can replace it.
+
+    Without an explicit stream it writes to whatever `sys.stderr` is at the time of each
+    record, so that a test runner swapping stderr never leaves it writing to a closed file.
+    """
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self._follow_stderr = stream is None
+        super().__init__(stream)
+
+    @property  # type: ignore[override]
+    def stream(self) -> IO[str]:
+        return sys.stderr if self._follow_stderr else self._stream
+
+    @stream.setter
+    def stream(self, value: IO[str]) -> None:
+        self._stream = value
 
 
 def setup_logging(
@@ -199,13 +215,12 @@ def setup_logging(
     logger = logging.getLogger(LOGGER_NAME)
     for old in [h for h in logger.handlers if isinstance(h, _Handler)]:
         logger.removeHandler(old)
-    stream = stream if stream is not None else sys.stderr
     handler = _Handler(stream)
     handler.addFilter(RedactingFilter())
     if format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        isatty = getattr(stream, "isatty", None)
+        isatty = getattr(handler.stream, "isatty", None)
         handler.setFormatter(HumanFormatter(clear_line=bool(callable(isatty) and isatty())))
     logger.addHandler(handler)
     logger.setLevel(level.upper() if isinstance(level, str) else level)

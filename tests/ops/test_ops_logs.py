@@ -260,3 +260,13 @@ def test_human_counts_show_numbers_only():
     counts = {"updated": 3, "seconds": 0.5, "accounts": {"bb": {}}, "dry_run": False}
     logging.getLogger("sync_runner.t").info("done", extra={"event": "a.b", "counts": counts})
     assert stream.getvalue().rstrip().endswith("done [a.b updated=3 seconds=0.5]")
+
+
+def test_default_stream_follows_sys_stderr(monkeypatch, capsys):
+    setup_logging("json", "info")
+    logging.getLogger("sync_runner.t").info("first", extra={"event": "a.first"})
+    swapped = io.StringIO()
+    monkeypatch.setattr("sys.stderr", swapped)  # e.g. click's CliRunner
+    logging.getLogger("sync_runner.t").info("second", extra={"event": "a.second"})
+    assert json.loads(swapped.getvalue())["event"] == "a.second"
+    assert "a.second" not in capsys.readouterr().err
