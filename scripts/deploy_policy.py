@@ -26,7 +26,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -295,7 +295,7 @@ def option_value(args: list[str], name: str) -> str | None:
 
 
 def schedule_interval(schedule: str, time_zone: str) -> int | None:
-    """The shortest gap in seconds between two runs of a cron schedule over a year."""
+    """The shortest gap in seconds between two runs of a cron schedule."""
     from croniter import croniter
 
     if not croniter.is_valid(schedule):
@@ -304,10 +304,12 @@ def schedule_interval(schedule: str, time_zone: str) -> int | None:
     it = croniter(schedule, start)
     previous = it.get_next(datetime)
     shortest = None
-    while previous < start + timedelta(days=366):
+    for _ in range(500):  # enough firings to see the shortest gap of any usual schedule
         current = it.get_next(datetime)
-        gap = int((current - previous).total_seconds())
-        shortest = gap if shortest is None else min(shortest, gap)
+        # aware datetimes of one zone subtract as wall-clock times: compare in UTC
+        gap = int((current.astimezone(UTC) - previous.astimezone(UTC)).total_seconds())
+        if gap > 0:
+            shortest = gap if shortest is None else min(shortest, gap)
         previous = current
     return shortest
 
