@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
+from runner.commands.common import (
+    DATABASE_URL_OPTION,
+    JSON_OPTION,
+    cli_errors,
+    open_database,
+    open_settings,
+    to_json,
+)
 from runner.commands.spec import SPECS_OPTION
-from runner.errors import ExitCode, SpecError, SyncRunnerError
-from runner.logs import configure_from, log_options
+from runner.logs import log_options
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -25,13 +31,8 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 @click.command()
 @SPECS_OPTION
-@click.option(
-    "--database-url",
-    default=None,
-    metavar="URL",
-    help="Database (default: $DATABASE_URL, else database.url in runner.yaml).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@DATABASE_URL_OPTION
+@JSON_OPTION
 @log_options
 def maintain(
     specs_dir: Path | None,
@@ -46,7 +47,7 @@ def maintain(
     cancelled jobs 7 days, failed jobs and rejects 30 days; deleted `batch_size` rows per
     statement, so several pods may run this at once) and `scoring` (base points plus the
     points of every matching rule, clamped to 0..100). `sync-runner run` also does this
-    after draining the queue.
+    after draining the queue. See docs/operations.md.
 
     \b
     Examples:
@@ -55,25 +56,13 @@ def maintain(
       sync-runner maintain --json --log-format json
     """
     from runner.clock import SystemClock
-    from runner.config import load_settings
-    from runner.db.engine import connect_or_exit
     from runner.maintenance import run_maintenance
 
-    try:
-        settings = load_settings(specs_dir, database_url)
-    except SpecError as exc:
-        for issue in exc.errors:
-            click.echo(str(issue), err=True)
-        click.echo(f"{len(exc.errors)} error(s): fix them first (sync-runner validate)", err=True)
-        raise SystemExit(ExitCode.BAD_INPUT) from None
-    configure_from(settings.specs, log_format, log_level)
-    try:
-        engine = connect_or_exit(settings.database_url)
+    with cli_errors():
+        settings = open_settings(specs_dir, database_url, log_format, log_level)
+        engine = open_database(settings)
         try:
             summary = run_maintenance(engine, settings.specs, SystemClock())
         finally:
             engine.dispose()
-    except SyncRunnerError as exc:
-        click.echo(str(exc), err=True)
-        raise SystemExit(exc.exit_code) from None
-    click.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
+    click.echo(to_json(summary) if as_json else format_summary(summary))

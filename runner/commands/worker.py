@@ -193,6 +193,7 @@ def run_job(
       sync-runner run-job 7c1f2a9e-0d4b-4a57-9a3e-1f0c2b9d8e77
       docker run IMAGE run-job 7c1f2a9e --dry-run
     """
+    from runner.notify import job_end_notifier
     from runner.worker import StopFlag, Worker, WorkerOptions, install_signal_handlers
 
     with cli_errors():
@@ -205,6 +206,7 @@ def run_job(
                 offline=offline, grace_seconds=grace_seconds, schedules=False, maintenance=False
             )
             worker = Worker(engine, settings.specs, options=options, stop=stop)
+            worker.on_job_end.append(job_end_notifier(settings.specs.runner.webhooks))
             full_id = worker.queue.find(job_id)
             done = worker.run_job(full_id, dry_run=dry_run)
             if done is None:

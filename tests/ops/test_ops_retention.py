@@ -13,8 +13,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import yaml
+from click.testing import CliRunner
 from sqlalchemy import event, func, insert, select
 
+from runner.cli import cli
 from runner.db.tables import activity_logs, import_jobs, sync_rejects
 from runner.maintenance import apply_retention, run_maintenance
 from runner.spec.load import load_specs
@@ -271,3 +273,25 @@ def test_four_concurrent_maintenance_threads_share_the_work(engine, clock):
     assert sum(r["deleted"]["activity_logs"] for r in results) == 2000
     with engine.connect() as conn:
         assert set(conn.execute(select(activity_logs.c.message)).scalars()) == {"young"}
+
+
+def test_maintain_command(engine, make_specs, tmp_path):
+    with engine.begin() as conn:
+        add_log(conn, timedelta(days=400), "ancient")  # older than any wall-clock cutoff
+    url = engine.url.render_as_string(hide_password=False)
+    runner = CliRunner()
+    specs_dir = str(make_specs())
+    result = runner.invoke(cli, ["maintain", "--specs", specs_dir, "--database-url", url])
+    assert result.exit_code == 0, result.output
+    assert "🧹 maintenance done" in result.output
+    assert "deleted activity_logs: 1" in result.output
+    assert "ai_score: 0 of 0 products changed" in result.output
+
+    missing = f"sqlite:///{tmp_path / 'nowhere' / 'x.db'}"
+    unreachable = runner.invoke(cli, ["maintain", "--specs", specs_dir, "--database-url", missing])
+    assert unreachable.exit_code == 3
+
+    bad_specs = make_specs({"retention": {"activity_logs_days": 0}}, name="bad")
+    invalid = runner.invoke(cli, ["maintain", "--specs", str(bad_specs), "--database-url", url])
+    assert invalid.exit_code == 2
+    assert "activity_logs_days" in invalid.output
