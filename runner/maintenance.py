@@ -273,3 +273,13 @@ def run_maintenance(engine: Engine, specs: SpecSet, clock: Clock | None = None) 
         extra={"event": "maintenance.finished", "counts": {**deleted, **scores}},
     )
     return summary
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The summary of `run_maintenance` as a few readable lines (for `maintain`, `demo`)."""
+    deleted = summary["deleted"]
+    scores = summary["scores"]
+    lines = [f"🧹 maintenance done in {summary['duration_seconds']:.2f}s"]
+    lines += [f"  deleted {name}: {count}" for name, count in deleted.items()]
+    lines.append(f"  ai_score: {scores['updated']} of {scores['products']} products changed")
+    return "\n".join(lines)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -17,16 +16,6 @@ from runner.commands.common import (
 )
 from runner.commands.spec import SPECS_OPTION
 from runner.logs import log_options
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """The maintenance summary as a few readable lines."""
-    deleted = summary["deleted"]
-    scores = summary["scores"]
-    lines = [f"🧹 maintenance done in {summary['duration_seconds']:.2f}s"]
-    lines += [f"  deleted {name}: {count}" for name, count in deleted.items()]
-    lines.append(f"  ai_score: {scores['updated']} of {scores['products']} products changed")
-    return "\n".join(lines)
 
 
 @click.command()
@@ -56,7 +45,7 @@ def maintain(
       sync-runner maintain --json --log-format json
     """
     from runner.clock import SystemClock
-    from runner.maintenance import run_maintenance
+    from runner.maintenance import format_summary, run_maintenance
 
     with cli_errors():
         settings = open_settings(specs_dir, database_url, log_format, log_level)
