@@ -176,7 +176,8 @@ def demo(
     from runner.demo import run_demo
 
     settings = _settings(specs_dir, database_url)
-    configure_from(settings.specs, log_format, log_level)
+    # The summary tells the story; per-step logs only when asked for (--log-level info).
+    configure_from(settings.specs, log_format, log_level or "warning")
     try:
         ok = run_demo(settings.specs, settings.database_url, echo=click.echo)
     except SyncRunnerError as exc:

@@ -26,12 +26,30 @@ def request_for(ctx: JobContext) -> SyncRequest:
     )
 
 
+DIFF_LIMIT = 10_000  # dry-run changes kept in result_data["diff"]
+
+
 def run_job(ctx: JobContext, **options) -> dict:
     """The handler of every sync type: run the job's sync and return its result_data.
 
-    `options` go to `run_sync` (e.g. `on_diff` to print a dry run's changes).
+    `options` go to `run_sync`. A dry run without an `on_diff` of its own puts the changes it
+    found in `result_data["diff"]` (the first DIFF_LIMIT; `diff_omitted` counts the rest), so
+    that `sync-runner run-job ID --dry-run` shows them.
     """
-    return run_sync(
+    diff: list[dict] = []
+    omitted = 0
+    collect = ctx.dry_run and "on_diff" not in options
+    if collect:
+
+        def keep(entry) -> None:
+            nonlocal omitted
+            if len(diff) < DIFF_LIMIT:
+                diff.append(entry.as_dict())
+            else:
+                omitted += 1
+
+        options["on_diff"] = keep
+    result = run_sync(
         ctx.engine,
         ctx.specs,
         request_for(ctx),
@@ -39,6 +57,10 @@ def run_job(ctx: JobContext, **options) -> dict:
         checkpoint=ctx.checkpoint,
         **options,
     )
+    if collect:
+        result["diff"] = diff
+        result["diff_omitted"] = omitted
+    return result
 
 
 for _name in SYNC_TYPES:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 
 from runner.db.engine import read_only
-from runner.db.write import Target, WriteCounts, fetch_existing
+from runner.db.write import Target, WriteCounts, fetch_existing, json_safe
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,13 @@ class DiffEntry:
     reason: str | None = None  # rejects only
 
     def as_dict(self) -> dict[str, Any]:
+        """Plain JSON types (Decimals become strings)."""
         return {
             "account": self.account,
             "step": self.step,
             "kind": self.kind,
             "key": self.key,
-            "changes": {name: list(pair) for name, pair in self.changes.items()},
+            "changes": json_safe({name: list(pair) for name, pair in self.changes.items()}),
             "reason": self.reason,
         }
 

@@ -195,7 +195,9 @@ class _Sync:
     def run(self) -> dict[str, Any]:
         request = self.request
         started = time.perf_counter()
-        self._log(logging.INFO, "job.started", f"{request.sync_type} started")
+        # A queued job's start is logged by the worker; a one-off sync logs its own.
+        level = logging.INFO if request.job_id is None else logging.DEBUG
+        self._log(level, "job.started", f"{request.sync_type} started")
         accounts = load_accounts(
             self.engine, request.user_id, self.sync_type.source, request.supplier_id
         )

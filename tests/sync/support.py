@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select
 
 from runner.db.tables import imported_products, marketplace_integrations, orders, suppliers
+from tests.fakes.bigbuy import BigBuyServer
 
 T0 = datetime(2025, 1, 15, 8, 0, tzinfo=UTC)
 NO_LIMIT = {"rate_limit": False}  # the fakes need no client-side rate limit
@@ -137,3 +138,17 @@ def orders_of(engine: Engine, integration_id: str, user_id: str = "user-a") -> d
 def count(engine: Engine, table) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+class EditedBigBuy(BigBuyServer):
+    """The BigBuy fake with per-product field overrides in the products and prices lists."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.edits: dict[int, dict] = {}
+
+    def _list(self, name, query):
+        reply = super()._list(name, query)
+        if name in ("products", "productprices") and isinstance(reply.body, list):
+            reply.body = [{**r, **self.edits.get(r["id"], {})} for r in reply.body]
+        return reply

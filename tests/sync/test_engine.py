@@ -16,9 +16,9 @@ from runner.sync.accounts import UnknownAccount
 from runner.sync.diff import format_entry
 from runner.sync.engine import SyncRequest, run_sync
 from tests.fakes import catalog
-from tests.fakes.bigbuy import BigBuyServer
 from tests.sync.support import (
     T0,
+    EditedBigBuy,
     add_integration,
     add_orders,
     add_supplier,
@@ -32,20 +32,6 @@ CENT = Decimal("0.01")
 
 def money(value) -> Decimal:
     return Decimal(str(value)).quantize(CENT)
-
-
-class EditedBigBuy(BigBuyServer):
-    """The BigBuy fake with per-product field overrides in the products and prices lists."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.edits: dict[int, dict] = {}
-
-    def _list(self, name, query):
-        reply = super()._list(name, query)
-        if name in ("products", "productprices") and isinstance(reply.body, list):
-            reply.body = [{**r, **self.edits.get(r["id"], {})} for r in reply.body]
-        return reply
 
 
 def sync(engine, specs, sync_type, user="user-a", **options):
