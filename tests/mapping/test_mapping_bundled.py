@@ -225,16 +225,3 @@ def test_map_never_raises(record):
             assert result[mapping.key]  # the key is required in every bundled mapping
         rows, rejects = mapping.map_page([record, record])
         assert len(rows) + len(rejects) == 2
-
-
-def test_every_bundled_mapping_is_covered_by_the_fuzz():
-    assert set(specs().mappings) == {
-        "aliexpress_product",
-        "bigbuy_images",
-        "bigbuy_information",
-        "bigbuy_prices",
-        "bigbuy_product",
-        "bigbuy_stock",
-        "shopify_order",
-        "woocommerce_order",
-    }
