@@ -104,7 +104,7 @@ class Connector:
         self._variables = {
             "credentials": account.credentials,
             "env": dict(os.environ if env is None else env),
-            "settings": account.settings,
+            "settings": account.settings or {},
             "integration": account.integration or {},
         }
         self._templates: dict[str, Callable[[Mapping[str, Any]], str]] = {}

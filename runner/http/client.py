@@ -257,7 +257,7 @@ class HttpClient:
         envelope = self._envelope_failure(data)
         if envelope is not None:
             return envelope
-        return Response(status, headers, redact_url(str(url)), url, data, content, sent)
+        return Response(status, headers, redact_url(str(url)), url, data, sent)
 
     def _parse(self, status: int, headers: httpx.Headers, content: bytes) -> Any:
         if not content.strip():

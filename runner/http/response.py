@@ -54,6 +54,5 @@ class Response:
     headers: httpx.Headers
     url: str
     request_url: httpx.URL  # the real URL (with secrets); for following relative links only
-    data: Any
-    content: bytes
+    data: Any  # the raw bytes are not kept: a 10,000-product page is big enough parsed
     requests: int

@@ -104,6 +104,34 @@ def test_a_long_stated_wait_defers_the_job(shopify_server, bundled, sleeper):
     assert sleeper.calls == []
 
 
+def test_still_rate_limited_on_the_last_attempt_defers_the_job(shopify_server, bundled, sleeper):
+    server = shopify_server(orders=2)
+    server.faults.rate_limit(retry_after=2, times=5)
+    account = fake_account(server)
+    spec = bundled.connector("shopify")
+    with (
+        Connector(spec, account, sleep=sleeper, clock=sleeper.clock) as c,
+        pytest.raises(RetryLater, match="still rate limited after 5 attempts") as caught,
+    ):
+        list(c.list("orders"))
+    assert caught.value.delay_seconds == 2.0
+    assert sleeper.calls == [2.0] * 4
+    assert server.access_token not in str(caught.value)
+
+
+def test_a_long_aliexpress_ban_defers_the_job(aliexpress_server, bundled, sleeper):
+    server = aliexpress_server(products=2)
+    server.faults.rate_limit(retry_after=600)
+    spec = bundled.connector("aliexpress")
+    with (
+        Connector(spec, fake_account(server), sleep=sleeper) as c,
+        pytest.raises(RetryLater) as caught,
+    ):
+        list(c.list("feed_items"))
+    assert caught.value.delay_seconds == 600
+    assert "ApiCallLimit" in str(caught.value)
+
+
 def test_a_5xx_burst_shorter_than_the_budget_succeeds(generic_server, sleeper):
     server = generic_server(items=2)
     server.faults.server_errors(3, status=503)
