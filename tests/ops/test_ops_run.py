@@ -9,8 +9,10 @@ import json
 import os
 import random
 import re
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -195,3 +197,37 @@ def test_run_job_notifies_too(engine, make_specs, servers):
     assert hmac.compare_digest(request.headers["x-syncrunner-signature"], expected)
     body = json.loads(request.body)
     assert body["event"] == "job.completed" and body["data"]["job_id"] == job_id
+
+
+def test_a_dead_or_slow_receiver_does_not_fail_the_job(engine, make_specs, servers):
+    bigbuy, receiver, _ = servers
+    receiver.faults.slow(5)  # the first delivery hangs far past the webhook timeout
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead_port = sock.getsockname()[1]  # nothing listens here once the socket is closed
+    hooks = [
+        {
+            "name": name,
+            "url": url,
+            "secret": "{{ env.HOOK_SECRET }}",
+            "allow_hosts": ["127.0.0.1"],
+            "timeout_seconds": 1,
+        }
+        for name, url in (
+            ("slow", f"{receiver.base_url}/slow"),
+            ("dead", f"http://127.0.0.1:{dead_port}/hook"),
+        )
+    ]
+    specs_dir = make_specs({"webhooks": hooks})
+    add_supplier(engine, "bb", "bigbuy", base_url=bigbuy.base_url, credentials={"api_key": API_KEY})
+    job_id = enqueue(engine, load_specs(specs_dir), "supplier_api")
+    db_url = engine.url.render_as_string(hide_password=False)
+    started = time.monotonic()
+    result = run_cli(["run", "--no-schedules", "--json"], db_url, specs_dir)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 15  # two 1-second webhook budgets, not 5 s of hanging
+    [job] = json.loads(result.stdout)["jobs"]
+    assert job["job_id"] == job_id and job["outcome"] == "completed"
+    assert Queue(engine, load_specs(specs_dir).runner.queue).get(job_id)["status"] == "completed"
+    warnings = [line for line in result.stderr.splitlines() if "webhook" in line]
+    assert len(warnings) == 2 and all("not delivered" in line for line in warnings)
