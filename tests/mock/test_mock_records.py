@@ -137,6 +137,14 @@ def test_bigbuy_mocks_share_their_ids_so_steps_join():
         assert [row["external_id"] for row in rows] == ids[name]
 
 
+def test_bigbuy_products_and_prices_agree_on_prices():
+    products, _ = mapped("bigbuy_product", 3)
+    prices, _ = mapped("bigbuy_prices", 3)
+    assert [(r["external_id"], r["cost_price"], r["price"]) for r in products] == [
+        (r["external_id"], r["cost_price"], r["price"]) for r in prices
+    ]
+
+
 # ---------------------------------------------------------------------------------------------
 # Lookups by id
 
