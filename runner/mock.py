@@ -82,8 +82,8 @@ class MockGenerator:
         self.id_field = spec.mock.id_field
         self.read_id = compile_path(self.id_field)
         self.id_sequence: _IdSequence | None = None
-        self.id_is_text = False
         self._id_found = False
+        self._id_index: dict[int, dict[str, int]] = {}
         self._fills = tuple(self._compile(f, "") for f in spec.mock.fields)
         if not self._id_found:
             raise ValueError(
@@ -105,29 +105,37 @@ class MockGenerator:
 
     def for_id(self, record_id: str, seed: int = 0) -> dict:
         text = str(record_id)
-        value: Any = text
-        n = None
         sequence = self.id_sequence
-        if sequence is not None and not self.id_is_text:
+        if sequence is None:  # ids from a template or a choice: look among the listed ones
+            n = self._listed_ids(seed).get(text)
+            if n is not None:
+                return self.record(n, seed)
+            value: Any = text
+        else:
             value = _number(text)
-            if value is not None:
-                steps = (value - sequence.start) / sequence.step if sequence.step else 0
-                if steps >= 0 and steps == int(steps):
-                    n = int(steps)
-            else:
-                value = text
-        if n is not None:
-            return self.record(n, seed, forced_id=value)
+            n = _position(value, sequence) if value is not None else None
+            if n is not None:
+                return self.record(n, seed, forced_id=value)
+            value = text if value is None else value
         digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
         number = int.from_bytes(digest, "big") % _ID_NUMBER_RANGE
         return self.record(number, seed, forced_id=value, key=f"id={text}")
+
+    def _listed_ids(self, seed: int) -> dict[str, int]:
+        """id text -> record number, over the `mock.count` listed records (computed once)."""
+        index = self._id_index.get(seed)
+        if index is None:
+            index = {}
+            for n in range(self.mock.count):
+                index.setdefault(str(self.id_value(n, seed)), n)
+            self._id_index[seed] = index
+        return index
 
     def id_value(self, n: int, seed: int = 0) -> Any:
         """The id of record n, without generating the record when the id is a sequence."""
         sequence = self.id_sequence
         if sequence is not None:
-            value = sequence.start + n * sequence.step
-            return str(value) if self.id_is_text else value
+            return sequence.start + n * sequence.step
         return self.read_id(self.record(n, seed))
 
     # -- compiling ----------------------------------------------------------------------------
@@ -176,7 +184,6 @@ class MockGenerator:
             self._id_found = True
             if kind == "sequence":
                 self.id_sequence = _IdSequence(*_sequence(params, where))
-            self.id_is_text = kind in ("template", "words")
 
             def fill_id(target: dict, state: _State) -> None:
                 forced = state.forced_id
@@ -210,6 +217,15 @@ def _number(text: str) -> int | float | None:
         except ValueError:
             return None
         return value if value == value and abs(value) != float("inf") else None
+
+
+def _position(value: int | float, sequence: _IdSequence) -> int | None:
+    """n such that start + n * step == value, if there is one."""
+    offset, step = value - sequence.start, sequence.step
+    if not step:
+        return 0 if offset == 0 else None
+    n, rest = divmod(offset, step)  # exact for ints (AliExpress ids exceed float precision)
+    return int(n) if rest == 0 and n >= 0 else None
 
 
 def _sequence(params: Any, where: str) -> tuple[int | float, int | float]:
@@ -326,9 +342,11 @@ def mock_records(
 def mock_record_for_id(spec: MappingSpec, record_id: str, *, seed: int | None = None) -> dict:
     """A record whose id is `record_id`.
 
-    An id the sequence produces (start + n * step) gives exactly record n, so a lookup agrees
-    with the list. Any other id gives a record seeded by the id itself. The id is written with
-    the type the sequence produces (a number when it parses as one).
+    The id of a listed record gives exactly that record, so a lookup agrees with the list: for
+    a `sequence` id, any n with start + n * step == id (beyond `mock.count` too); for another
+    id generator (a template), one of the `mock.count` listed records. Any other id gives a
+    record seeded by the id itself, with the id written as the sequence would write it (a
+    number when it parses as one) or as the text given.
     """
     return mock_generator(spec).for_id(record_id, seed or 0)
 

@@ -185,6 +185,16 @@ def test_lookup_of_an_unknown_id_gives_a_consistent_seeded_record(name, record_i
     assert isinstance(record.get("id", 0), int)  # coerced to the sequence's type
 
 
+def test_lookup_of_a_templated_id_finds_the_listed_record():
+    spec = mock_spec(
+        {"id": {"template": "AC-{{ 1000 + n }}"}, "q": {"integer": {"min": 0, "max": 9**9}}}
+    )
+    listed = list(mock_records(spec, seed=2))
+    assert mock_record_for_id(spec, "AC-1003", seed=2) == listed[3]
+    other = mock_record_for_id(spec, "AC-77")
+    assert other["id"] == "AC-77" and other == mock_record_for_id(spec, "AC-77")
+
+
 def test_lookup_of_a_non_numeric_id_keeps_the_text():
     spec = specs().mappings["bigbuy_information"]
     record = mock_record_for_id(spec, "ABC-1")
