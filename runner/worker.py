@@ -545,6 +545,8 @@ class Worker:
             outcome, f"job.{outcome}"
         )
         counts = result if isinstance(result, dict) else None
+        if counts is not None and isinstance(counts.get("totals"), dict):
+            counts = counts["totals"]  # a sync's result_data: log its totals, not every step
         log.log(
             level,
             "job %s %s in %.2fs%s",

@@ -163,6 +163,9 @@ def test_run_notifies_pushes_and_maintains(engine, make_specs, servers):
     step = by_event["step.finished"][0]
     assert step["job_id"] in jobs.values() and step["supplier"] == "bigbuy"
     assert step["counts"]["inserted"] >= 0
+    [completed] = by_event["job.completed"]
+    assert completed["job_id"] == jobs["catalogue"] and completed["supplier"] == "bb"
+    assert completed["counts"]["inserted"] == 8 and "accounts" not in completed["counts"]
     assert API_KEY not in result.stderr and "***" in result.stderr
 
 
