@@ -132,7 +132,7 @@ def run_demo(
                 metadata=metadata,
                 dedupe_key=f"demo:{sync_type}",
             )
-        options = WorkerOptions(offline=True, schedules=False, maintenance=False)
+        options = WorkerOptions(offline=True, schedules=False, maintenance=True)
         report = Worker(engine, specs, options=options).run()
         with engine.connect() as conn:
             products = conn.execute(
@@ -155,6 +155,10 @@ def run_demo(
     url = engine.url.render_as_string(hide_password=True)
     echo(f"Demo shop of user {DEMO_USER!r} in {url}: {len(report.outcomes)} job(s) run offline")
     echo(format_table(rows))
+    if report.maintenance is not None:
+        from runner.maintenance import format_summary
+
+        echo(format_summary(report.maintenance))
     echo(f"{products} products, {order_count} orders. Look around:")
     echo(f"  sync-runner jobs list --database-url {url}")
     echo(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -295,3 +296,12 @@ def test_maintain_command(engine, make_specs, tmp_path):
     invalid = runner.invoke(cli, ["maintain", "--specs", str(bad_specs), "--database-url", url])
     assert invalid.exit_code == 2
     assert "activity_logs_days" in invalid.output
+
+
+def test_demo_summary_includes_maintenance(tmp_path):
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    result = CliRunner().invoke(cli, ["demo", "--database-url", url])
+    assert result.exit_code == 0, result.output
+    assert "🧹 maintenance done" in result.output
+    scored = re.search(r"ai_score: (\d+) of (\d+) products changed", result.output)
+    assert scored and scored[1] == scored[2] and int(scored[1]) > 0  # every product, first run
