@@ -213,9 +213,13 @@ class BasicAuth(Auth):
         call.params[self.query_password] = self.password
 
     def on_unauthorized(self, call: Call, response: httpx.Response) -> bool:
-        if self.fallback != "query" or self.in_query or not _secure_for_query(call.url):
+        if self.fallback != "query" or not _secure_for_query(call.url):
             return False
-        self.in_query = True  # sticky: a server that drops the header always drops it
+        if "Authorization" not in call.headers:
+            return False  # the query form itself was refused
+        # Sticky: a server that drops the header always drops it. Concurrent lookups that
+        # were sent with the header before the switch are all resent in the query form.
+        self.in_query = True
         return True
 
 

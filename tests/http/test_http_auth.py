@@ -111,6 +111,20 @@ def test_basic_falls_back_to_query_when_the_header_is_dropped(woocommerce_server
     assert "consumer_secret=***" in pages[0].url
 
 
+def test_basic_fallback_under_concurrent_lookups(woocommerce_server, bundled):
+    server = woocommerce_server(orders=120, drops_authorization=True)
+    ids = [727 + i for i in range(120)]
+    spec = bundled.connector("woocommerce")
+    from dataclasses import replace
+
+    op = spec.operations["orders"]
+    small = replace(op, lookup=replace(op.lookup, batch_size=20, concurrency=4))
+    spec = replace(spec, operations={"orders": small})
+    with Connector(spec, fake_account(server)) as connector:
+        pages = list(connector.lookup("orders", ids))
+    assert sorted(o["id"] for p in pages for o in p.records) == ids
+
+
 def test_basic_fallback_with_wrong_secret_fails_after_two_requests(woocommerce_server, bundled):
     server = woocommerce_server(orders=5)
     account = fake_account(server)
@@ -128,12 +142,15 @@ def test_basic_fallback_never_puts_secrets_in_a_plain_http_query_to_a_remote_hos
     context = AuthContext(fetch=lambda call: None, clock=lambda: 0.0, wall=lambda: 0.0)
     auth = BasicAuth({"username": "ck_x1", "password": "cs_x2", "fallback": "query"}, context)
     remote = Call("GET", httpx.URL("http://shop.example.com/wp-json/wc/v3/orders"))
+    auth.apply(remote)
     assert auth.on_unauthorized(remote, httpx.Response(401)) is False
     secure = Call("GET", httpx.URL("https://shop.example.com/wp-json/wc/v3/orders"))
+    auth.apply(secure)
     assert auth.on_unauthorized(secure, httpx.Response(401)) is True
     auth.apply(secure)
     assert secure.params == {"consumer_key": "ck_x1", "consumer_secret": "cs_x2"}
     assert "Authorization" not in secure.headers
+    assert auth.on_unauthorized(secure, httpx.Response(401)) is False  # the query was refused
 
 
 def _oauth_spec(server) -> AuthSpec:
