@@ -36,7 +36,7 @@ from typing import Any
 
 from croniter import croniter
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from runner.clock import Clock, SystemClock
 from runner.db.tables import import_jobs, marketplace_integrations, suppliers
@@ -90,8 +90,10 @@ class StopFlag:
         return self._force.is_set()
 
 
-def install_signal_handlers(stop: StopFlag) -> None:
-    """SIGTERM and SIGINT request a stop (a second one forces it). Main thread only."""
+def install_signal_handlers(stop: StopFlag) -> Callable[[], None]:
+    """SIGTERM and SIGINT request a stop (a second one forces it). Main thread only.
+
+    Returns a function that puts the previous handlers back."""
 
     def handler(signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
@@ -102,8 +104,13 @@ def install_signal_handlers(stop: StopFlag) -> None:
         )
         stop.request(f"worker stopping ({name})")
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,6 +358,10 @@ class _LeaseKeeper(threading.Thread):
 
 
 def _one_line(exc: BaseException) -> str:
+    """The error's message on one line, redacted and capped (a database error without its
+    SQL statement and parameters)."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
     text = " ".join(str(exc).split()) or type(exc).__name__
     return redact(text if len(text) <= 500 else text[:497] + "...")
 

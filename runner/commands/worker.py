@@ -112,8 +112,6 @@ def run(
     with cli_errors():
         settings = open_settings(specs_dir, database_url, log_format, log_level)
         engine = open_database(settings)
-        stop = StopFlag()
-        install_signal_handlers(stop)
         options = WorkerOptions(
             offline=offline,
             max_jobs=max_jobs,
@@ -122,14 +120,17 @@ def run(
             schedules=not no_schedules,
             maintenance=not no_maintenance,
         )
+        stop = StopFlag()
         worker = Worker(engine, settings.specs, options=options, stop=stop)
         worker.on_job_end += [
             summary.count_outcome,
             job_end_notifier(settings.specs.runner.webhooks),
         ]
+        restore_signals = install_signal_handlers(stop)
         try:
             report = worker.run()
         finally:
+            restore_signals()
             engine.dispose()
     failed_run = fail_on_job_error and report.job_errors > 0
     summary.finish(success=not failed_run)
@@ -199,9 +200,9 @@ def run_job(
     with cli_errors():
         settings = open_settings(specs_dir, database_url, log_format, log_level)
         engine = open_database(settings)
+        stop = StopFlag()
+        restore_signals = install_signal_handlers(stop)
         try:
-            stop = StopFlag()
-            install_signal_handlers(stop)
             options = WorkerOptions(
                 offline=offline, grace_seconds=grace_seconds, schedules=False, maintenance=False
             )
@@ -212,6 +213,7 @@ def run_job(
             if done is None:
                 raise fail(_why_not_claimable(worker.queue, full_id), ExitCode.BAD_INPUT)
         finally:
+            restore_signals()
             engine.dispose()
     if as_json:
         click.echo(to_json(vars(done)))

@@ -8,7 +8,7 @@
   `metadata.ignore_stop` (a handler that never checks, for the forced-exit test);
 - `metadata.hang_on_attempt`: on that attempt, work "forever" (a test kills the process);
 - finally insert (job id, attempt, worker, key, start, end) into `qt_runs`, whose primary key
-  is the job id: a job that ran twice fails there, loudly.
+  is the job id: a job that ran twice fails there, loudly (a dry run writes nothing).
 
 `QT_OVERRIDE_SYNC_TYPES=inventory_update,order_sync` also registers `qt_record` for real sync
 types (replacing the sync engine's handlers), for the schedule tests.
@@ -84,6 +84,8 @@ def record(ctx: JobContext) -> dict:
         if not meta.get("ignore_stop"):
             ctx.checkpoint()
         time.sleep(0.02)
+    if ctx.dry_run:
+        return {"dry_run": True, "would_record": job.id}
     with ctx.engine.begin() as conn:
         conn.execute(
             insert(qt_runs).values(
