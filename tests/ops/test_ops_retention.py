@@ -13,6 +13,7 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import yaml
 from click.testing import CliRunner
 from sqlalchemy import event, func, insert, select
@@ -191,6 +192,7 @@ def test_deletes_go_in_bounded_batches(engine, clock):
         assert all("FOR UPDATE SKIP LOCKED" in s for s in statements)
 
 
+@pytest.mark.slow
 def test_two_maintenance_processes_at_once(engine, make_specs):
     """Two `sync-runner maintain` processes on one database: both exit 0, and together they
     delete every old row exactly once."""

@@ -26,6 +26,8 @@ from tests.fakes.base import FakeServer, Reply, Request
 from tests.fakes.bigbuy import BigBuyServer
 from tests.sync.support import add_supplier
 
+pytestmark = pytest.mark.slow  # real CLI processes
+
 API_KEY = "bb_live_9f8e7d6c5b4a3210"  # the supplier credential that must never be logged
 HOOK_SECRET = "whsec_e2e_0123456789"
 
