@@ -29,6 +29,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 import click
 
 from runner.redact import redact
+from runner.spec.model import LoggingSpec
 
 if TYPE_CHECKING:
     from runner.spec.model import SpecSet
@@ -235,28 +236,18 @@ def resolve_settings(
 ) -> tuple[LogFormat, str]:
     """Format and level by precedence: command line, then env, then runner.yaml."""
     env = os.environ if env is None else env
-    spec_logging = specs.runner.logging if specs is not None else None
-    fmt = (
-        cli_format
-        or env.get("LOG_FORMAT")
-        or (spec_logging.format if spec_logging else None)
-        or "human"
-    ).lower()
-    level = (
-        cli_level
-        or env.get("LOG_LEVEL")
-        or (spec_logging.level if spec_logging else None)
-        or "info"
-    ).lower()
-    if fmt not in FORMATS:
-        raise click.BadParameter(
-            f"{fmt!r} is not one of {', '.join(FORMATS)}", param_hint="LOG_FORMAT"
-        )
-    if level not in LEVELS:
-        raise click.BadParameter(
-            f"{level!r} is not one of {', '.join(LEVELS)}", param_hint="LOG_LEVEL"
-        )
-    return fmt, level  # type: ignore[return-value]
+    spec_logging = specs.runner.logging if specs is not None else LoggingSpec()
+
+    def pick(cli: str | None, env_name: str, configured: str, choices: tuple[str, ...]) -> str:
+        value = (cli or env.get(env_name) or configured).lower()
+        if value not in choices:
+            raise click.BadParameter(
+                f"{value!r} is not one of {', '.join(choices)}", param_hint=env_name
+            )
+        return value
+
+    fmt = pick(cli_format, "LOG_FORMAT", spec_logging.format, FORMATS)
+    return fmt, pick(cli_level, "LOG_LEVEL", spec_logging.level, LEVELS)  # type: ignore[return-value]
 
 
 def configure_from(
