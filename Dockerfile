@@ -21,6 +21,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY runner/ runner/
+COPY schemas/ schemas/
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip wheel --wheel-dir /wheels . \
     && /opt/venv/bin/pip install --no-index --find-links /wheels /wheels/sync_runner-*.whl

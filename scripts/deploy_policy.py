@@ -36,6 +36,7 @@ import yaml
 CONTAINER = "sync-runner"
 RUN_AS_USER = 10001
 MAX_BACKOFF_LIMIT = 3
+WORKER_GRACE_SECONDS = 25  # `run` / `run-job` --grace-seconds default
 PLACEHOLDER = "CHANGE-ME"
 # The KEDA trigger must count exactly what `run` may claim next: due, unclaimed jobs.
 QUEUE_QUERY_PARTS = ("import_jobs", "status = 'pending'", "scheduled_at <= now()")
@@ -165,13 +166,16 @@ def check_pod(w: Workload, config_maps: dict[str, dict[str, Any]]) -> list[str]:
     if [c.get("name") for c in containers] != [CONTAINER]:
         p.append(f"{w.where}: expected exactly one container named {CONTAINER}")
     for c in containers + (pod.get("initContainers") or []):
-        p += check_container(w.where, c, volumes)
+        grace = pod.get("terminationGracePeriodSeconds", 30)
+        p += check_container(w.where, c, volumes, grace)
     for volume in volumes.values():
         p += check_config_map_volume(w.where, volume, config_maps)
     return p
 
 
-def check_container(where: str, c: dict[str, Any], volumes: dict[str, Any]) -> list[str]:
+def check_container(
+    where: str, c: dict[str, Any], volumes: dict[str, Any], pod_grace: int = 30
+) -> list[str]:
     p: list[str] = []
     where = f"{where} container {c.get('name')}"
     if "command" in c:
@@ -201,6 +205,16 @@ def check_container(where: str, c: dict[str, Any], volumes: dict[str, Any]) -> l
     tmp = [m for m in c.get("volumeMounts") or [] if m.get("mountPath") == "/tmp"]
     if not tmp or "emptyDir" not in volumes.get(tmp[0].get("name"), {}):
         p.append(f"{where}: needs an emptyDir mounted on /tmp (the root filesystem is read-only)")
+    args = [str(a) for a in c.get("args") or []]
+    if args[:1] in (["run"], ["run-job"]):
+        # the worker's own deadline for handing a job back after SIGTERM must end before the
+        # kubelet's SIGKILL
+        grace = float(option_value(args, "--grace-seconds") or WORKER_GRACE_SECONDS)
+        if grace + 5 > pod_grace:
+            p.append(
+                f"{where}: --grace-seconds {grace:g} + 5 must not exceed "
+                f"terminationGracePeriodSeconds {pod_grace}"
+            )
     if not any("secretRef" in e for e in c.get("envFrom") or []):
         p.append(f"{where}: secrets come through envFrom a secretRef (DATABASE_URL)")
     for env in c.get("env") or []:

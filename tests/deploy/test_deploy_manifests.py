@@ -134,6 +134,7 @@ PLANTED = [
         "must fit in",
     ),
     ("no max-runtime", _set("pod.containers.0.args", ["run"]), "--max-runtime"),
+    ("SIGKILL before hand-back", _set("pod.terminationGracePeriodSeconds", 20), "--grace-seconds"),
     ("root user", _set("pod.securityContext.runAsUser", 0), "runAsUser must be 10001"),
     ("non-root off", _set("pod.securityContext.runAsNonRoot", KeyError), "runAsNonRoot"),
     ("no seccomp", _set("pod.securityContext.seccompProfile", KeyError), "RuntimeDefault"),
