@@ -357,6 +357,15 @@ class _LeaseKeeper(threading.Thread):
         os._exit(ExitCode.UNEXPECTED)
 
 
+class _JobLog(logging.LoggerAdapter):
+    """`ctx.log`: every record carries the job's fields, merged with the call's `extra`
+    (a plain LoggerAdapter would drop the call's `extra`)."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        kwargs["extra"] = {**(self.extra or {}), **(kwargs.get("extra") or {})}
+        return msg, kwargs
+
+
 def _one_line(exc: BaseException) -> str:
     """The error's message on one line, redacted and capped (a database error without its
     SQL statement and parameters)."""
@@ -484,7 +493,7 @@ class Worker:
             offline=self.options.offline,
             dry_run=dry_run or bool(job.metadata.get("dry_run")),
             clock=self.clock,
-            log=logging.LoggerAdapter(logging.getLogger("sync_runner.job"), fields),
+            log=_JobLog(logging.getLogger("sync_runner.job"), fields),
             stop_reason=keeper.stop_reason,
         )
         keeper.start()

@@ -51,6 +51,12 @@ def _ok(ctx: JobContext) -> dict:
     return {"n": 1, "dry_run": ctx.dry_run, "offline": ctx.offline}
 
 
+@register("wt_logs", replace=True)
+def _logs(ctx: JobContext) -> dict:
+    ctx.log.info("step done", extra={"event": "step.finished", "step": "products"})
+    return {}
+
+
 @register("wt_later", replace=True)
 def _later(ctx: JobContext) -> dict:
     raise RetryLater("429 Too Many Requests: Retry-After 60", 60)
@@ -351,3 +357,13 @@ def test_schedules_run_first_in_a_run(engine, bundled_specs):
     )
     report = worker.run()
     assert len(report.enqueued) == 2 and len(report.outcomes) == 1
+
+
+def test_ctx_log_carries_the_job_fields_and_the_call_s_extra(engine, bundled_specs, caplog):
+    specs = specs_with(bundled_specs)
+    job_id = Queue(engine, specs.runner.queue).enqueue("u9", "wt_logs", supplier_id="s9").job_id
+    with caplog.at_level("INFO", logger="sync_runner.job"):
+        Worker(engine, specs, options=NO_EXTRAS).run()
+    (record,) = [r for r in caplog.records if r.getMessage() == "step done"]
+    assert (record.job_id, record.user_id, record.supplier) == (job_id, "u9", "s9")
+    assert (record.event, record.step, record.sync_type) == ("step.finished", "products", "wt_logs")
