@@ -122,6 +122,24 @@ def test_the_database_refuses_two_running_jobs_per_key(queue, engine):
         conn.execute(update(import_jobs).where(import_jobs.c.id == second).values(status="running"))
 
 
+def test_a_claim_racing_another_claim_of_the_same_key_gets_nothing(queue, engine):
+    """Postgres: SKIP LOCKED hides the first claim's row, so the second claimer picks the
+    other job of the key and hits the unique index when the first commits; it must retry and
+    find the key busy. SQLite: the second claim waits for BEGIN IMMEDIATE."""
+    for _ in range(2):
+        queue.enqueue("u1", "t", supplier_id="s")
+    result: dict = {}
+    with engine.connect() as conn:
+        tx = conn.begin()
+        first = conn.execute(queue._claim_statement(conn, "w1", None)).first()
+        racer = threading.Thread(target=lambda: result.setdefault("job", queue.claim("w2")))
+        racer.start()
+        threading.Event().wait(0.3)  # let the racer reach the lock
+        tx.commit()
+    racer.join(timeout=20)
+    assert first is not None and result["job"] is None
+
+
 def test_run_job_claims_a_given_job_even_before_its_time(queue, clock):
     queue.enqueue("u1", "t", supplier_id="x", priority=50)
     later = queue.enqueue("u1", "t", supplier_id="y", run_at=clock.now() + timedelta(days=1))
