@@ -3,6 +3,8 @@
 
 `qt_record` does what a sync does, observably:
 - `metadata.mark`: first insert a row into `qt_marks` (so a test knows the job started);
+- `metadata.wait_for_pids`: then wait (at most 20 s) until marks from that many worker
+  processes exist, so that jobs of several workers surely overlap in time;
 - `metadata.upsert`: upsert one product row (user, supplier "qt", external id = the job id);
 - then work for `metadata.sleep` seconds, calling `ctx.checkpoint()` every 20 ms, unless
   `metadata.ignore_stop` (a handler that never checks, for the forced-exit test);
@@ -19,7 +21,18 @@ from __future__ import annotations
 import os
 import time
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, insert
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    distinct,
+    func,
+    insert,
+    select,
+)
 
 from runner.db.tables import imported_products
 from runner.handlers import JobContext, register
@@ -66,6 +79,15 @@ def _upsert_product(ctx: JobContext) -> None:
         conn.execute(stmt)
 
 
+def _wait_for_pids(ctx: JobContext, count: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with ctx.engine.connect() as conn:
+            if conn.scalar(select(func.count(distinct(qt_marks.c.pid)))) >= count:
+                return
+        time.sleep(0.02)
+
+
 def record(ctx: JobContext) -> dict:
     job, meta = ctx.job, ctx.job.metadata
     started = time.time()
@@ -74,6 +96,8 @@ def record(ctx: JobContext) -> dict:
             conn.execute(
                 insert(qt_marks).values(job_id=job.id, attempt=job.attempts, pid=os.getpid())
             )
+    if meta.get("wait_for_pids"):
+        _wait_for_pids(ctx, int(meta["wait_for_pids"]))
     if meta.get("upsert"):
         _upsert_product(ctx)
     seconds = float(meta.get("sleep", 0))

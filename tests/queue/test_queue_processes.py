@@ -210,7 +210,12 @@ def test_same_key_never_runs_twice_at_once_but_other_keys_do(side_tables, spawn)
     engine = side_tables
     queue = Queue(engine)
     for supplier in ("A", "A", "A", "B", "B", "B"):
-        queue.enqueue("u1", "qt_record", supplier_id=supplier, metadata={"sleep": 0.3})
+        queue.enqueue(
+            "u1",
+            "qt_record",
+            supplier_id=supplier,
+            metadata={"sleep": 0.3, "mark": True, "wait_for_pids": 2},
+        )
     workers = [spawn(*RUN) for _ in range(3)]
     assert [finish(w)[0] for w in workers] == [0, 0, 0]
     with engine.connect() as conn:
