@@ -5,17 +5,35 @@ request time; a missing variable is an error. Expressions (`record.stocks | sum(
 'quantity')`) compute mapped fields and mock values and return native Python values; a
 missing key yields None instead of raising, because source records are often sparse.
 Both are compiled once and then called per request or per record.
+
+A spec is untrusted input (docs/security.md). Two layers keep a template inside its box:
+- before compiling (and in the spec checker, so `validate` reports it with its location),
+  `check_source` refuses what no spec value needs: names that reach Python internals
+  (`__class__`, `_TemplateReference__context`, `mro`, `f_globals`, ...), `self`, loops,
+  macros, includes, and sources too long or nested too deep to parse safely. The jinja2
+  globals (`range`, `lipsum`, `cycler`, `joiner`, `namespace`, `dict`) are removed, so the
+  checker reports them as unknown variables;
+- while running, the sandbox refuses unsafe attributes with an error (not a silent None),
+  and caps every operation that can build a big value from a small one: `*`, `**`, `%`,
+  `+`, string padding and joining methods and filters, `batch`, `slice`, format widths.
+  No single operation may build more than `MAX_BUILD` characters or items, or an integer
+  of more than `MAX_POWER_BITS` bits, so CPU and memory stay bounded by the input size.
 """
 
 from __future__ import annotations
 
+import re
+import string
+import types
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import ChainableUndefined, StrictUndefined, Undefined, meta
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
+from jinja2 import filters as jinja_filters
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.utils import pass_eval_context
 
 # Variables a spec may use, by context. The spec checker refuses any other name.
 CONNECTOR_VARIABLES = frozenset({"credentials", "env", "settings", "integration"})
@@ -23,9 +41,144 @@ MAPPING_VARIABLES = frozenset({"record"})
 MOCK_VARIABLES = frozenset({"record", "item", "index", "n"})
 
 
+# Limits of the sandbox (see the module docstring).
+MAX_BUILD = 1_000_000  # characters or items one operation may build
+MAX_POWER_BITS = 100_000  # bits of an integer power
+MAX_SOURCE = 10_000  # characters of one template or expression
+MAX_NESTING = 40  # brackets, and levels of the parsed tree / 3
+UNSAFE_NAMES = frozenset(
+    {
+        "mro",
+        "func_globals",
+        "func_code",
+        "f_globals",
+        "f_locals",
+        "f_builtins",
+        "f_back",
+        "gi_frame",
+        "gi_code",
+        "cr_frame",
+        "cr_code",
+        "ag_frame",
+        "ag_code",
+        "tb_frame",
+        "tb_next",
+    }
+)
+# Filters a spec may not use: nondeterministic, HTML-only, or able to build huge output.
+REMOVED_FILTERS = ("random", "pprint", "urlize", "xmlattr", "wordwrap", "forceescape", "safe")
+_REFUSED_STATEMENTS = (
+    nodes.For,
+    nodes.Macro,
+    nodes.CallBlock,
+    nodes.FilterBlock,
+    nodes.Include,
+    nodes.Import,
+    nodes.FromImport,
+    nodes.Extends,
+    nodes.Block,
+)
+_FORMAT_WIDTH = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+class UnsafeTemplate(TemplateSyntaxError):
+    """A template or expression uses what the sandbox refuses (see `check_source`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"refused by the sandbox: {message}", 1)
+
+
+def _too_big(size: int, what: str) -> None:
+    if size > MAX_BUILD:
+        raise SecurityError(
+            f"{what} would build {size:,} characters or items; the sandbox allows {MAX_BUILD:,}"
+        )
+
+
+def _sized(value: Any) -> bool:
+    return isinstance(value, str | bytes | list | tuple)
+
+
+def _check_percent_format(fmt: str) -> None:
+    for match in _FORMAT_WIDTH.finditer(fmt):
+        for part in match.groups():
+            if part == "*":
+                raise SecurityError("a '*' width in a % format is not allowed")
+            if part is not None:
+                _too_big(int(part), "a % format width")
+
+
+def _check_brace_format(fmt: str) -> None:
+    try:
+        fields = list(string.Formatter().parse(fmt))
+    except ValueError:
+        return  # str.format raises its own clear error
+    for _, _, spec, _ in fields:
+        if spec:
+            if "{" in spec:
+                raise SecurityError("a nested {} in a format spec is not allowed")
+            for number in re.findall(r"\d+", spec):
+                _too_big(int(number), "a format width")
+
+
+def _check_binop(op: str, left: Any, right: Any) -> None:
+    if op == "*":
+        if _sized(left) and isinstance(right, int):
+            _too_big(len(left) * right, "'*'")
+        elif _sized(right) and isinstance(left, int):
+            _too_big(len(right) * left, "'*'")
+    elif op == "**":
+        if isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0:
+            bits = right * abs(left).bit_length()
+            if bits > MAX_POWER_BITS:
+                raise SecurityError(
+                    f"'**' would build a {bits:,}-bit integer; the sandbox allows "
+                    f"{MAX_POWER_BITS:,}"
+                )
+    elif op == "%":
+        if isinstance(left, str):
+            _check_percent_format(left)
+    elif op == "+" and _sized(left) and _sized(right):
+        _too_big(len(left) + len(right), "'+'")
+
+
+def _check_str_method(method: Any, args: tuple, kwargs: dict) -> None:
+    """Caps the str methods that pad, join or replace (the others cannot amplify)."""
+    owner, name = method.__self__, method.__name__
+    values = [*args, *kwargs.values()]
+    if name in ("center", "ljust", "rjust", "zfill") and values:
+        if isinstance(values[0], int):
+            _too_big(values[0], f"str.{name}()")
+    elif name == "expandtabs":
+        size = values[0] if values and isinstance(values[0], int) else 8
+        _too_big(len(owner) + owner.count("\t") * size, "str.expandtabs()")
+    elif name == "join" and values:
+        items = values[0]
+        count = len(items) if hasattr(items, "__len__") else MAX_BUILD + 1
+        _too_big(max(count - 1, 0) * len(owner), "str.join()")
+    elif name == "replace" and len(values) >= 2:
+        old, new = values[0], values[1]
+        if isinstance(old, str) and isinstance(new, str):
+            hits = owner.count(old) if old else len(owner) + 1
+            _too_big(len(owner) + hits * len(new), "str.replace()")
+
+
 class DataFirstSandbox(ImmutableSandboxedEnvironment):
     """The sandbox, reading a dict's key before a same-named method: in `record.items` or
-    `record.values`, source data wins over `dict.items`. Also the faster path for dicts."""
+    `record.values`, source data wins over `dict.items`. Also the faster path for dicts.
+
+    It also raises on unsafe attributes (instead of yielding an undefined value) and caps
+    the operations that can build huge values (see the module docstring).
+    """
+
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.globals.clear()  # range, lipsum, cycler, joiner, namespace, dict
+        for name in REMOVED_FILTERS:
+            self.filters.pop(name, None)
+        self.filters.update(_CAPPED_FILTERS)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if obj.__class__ is dict:
@@ -34,6 +187,86 @@ class DataFirstSandbox(ImmutableSandboxedEnvironment):
             except KeyError:
                 pass
         return super().getattr(obj, attribute)
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
+        raise SecurityError(
+            f"access to attribute {attribute!r} of a {type(obj).__name__!r} object is refused "
+            "by the sandbox"
+        )
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        _check_binop(operator, left, right)
+        return self.binop_table[operator](left, right)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is not None:
+            _check_brace_format(value.__self__)
+        return wrapped
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(__obj, types.BuiltinMethodType) and isinstance(
+            getattr(__obj, "__self__", None), str
+        ):
+            _check_str_method(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _capped_center(value: Any, width: int = 80) -> str:
+    _too_big(width if isinstance(width, int) else 0, "the center filter")
+    return jinja_filters.do_center(value, width)
+
+
+def _capped_indent(value: Any, width: Any = 4, first: bool = False, blank: bool = False) -> str:
+    text = str(value)
+    size = len(width) if isinstance(width, str) else width if isinstance(width, int) else 0
+    _too_big(len(text) + size * (text.count("\n") + 1), "the indent filter")
+    return jinja_filters.do_indent(value, width, first, blank)
+
+
+def _capped_format(value: Any, *args: Any, **kwargs: Any) -> str:
+    _check_percent_format(str(value))
+    return jinja_filters.do_format(value, *args, **kwargs)
+
+
+@pass_eval_context
+def _capped_join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> str:
+    items = list(value)
+    _too_big(max(len(items) - 1, 0) * len(str(d)), "the join filter")
+    return jinja_filters.sync_do_join(eval_ctx, items, d, attribute)
+
+
+@pass_eval_context
+def _capped_replace(eval_ctx: Any, s: Any, old: Any, new: Any, count: Any = None) -> str:
+    text, old_text, new_text = str(s), str(old), str(new)
+    hits = text.count(old_text) if old_text else len(text) + 1
+    if isinstance(count, int) and count >= 0:
+        hits = min(hits, count)
+    _too_big(len(text) + hits * len(new_text), "the replace filter")
+    return jinja_filters.do_replace(eval_ctx, s, old, new, count)
+
+
+def _capped_batch(value: Any, linecount: int, fill_with: Any = None) -> Any:
+    if fill_with is not None and isinstance(linecount, int):
+        _too_big(linecount, "the batch filter")
+    return jinja_filters.do_batch(value, linecount, fill_with)
+
+
+def _capped_slice(value: Any, slices: int, fill_with: Any = None) -> Any:
+    if isinstance(slices, int):
+        _too_big(slices, "the slice filter")
+    return jinja_filters.sync_do_slice(value, slices, fill_with)
+
+
+_CAPPED_FILTERS: dict[str, Callable[..., Any]] = {
+    "center": _capped_center,
+    "indent": _capped_indent,
+    "format": _capped_format,
+    "join": _capped_join,
+    "replace": _capped_replace,
+    "batch": _capped_batch,
+    "slice": _capped_slice,
+}
 
 
 def decimal_filter(value: Any) -> Decimal:
@@ -66,8 +299,75 @@ def is_template(value: object) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
+def _bracket_depth(source: str) -> int:
+    depth = deepest = 0
+    for char in source:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    return deepest
+
+
+def _parse(source: str, *, expression: bool) -> nodes.Template:
+    """Parse after the checks that keep the parser itself bounded."""
+    if len(source) > MAX_SOURCE:
+        raise UnsafeTemplate(f"{len(source):,} characters; the limit is {MAX_SOURCE:,}")
+    if _bracket_depth(source) > MAX_NESTING + 2:  # {{ }} themselves count twice
+        raise UnsafeTemplate(f"brackets nested more than {MAX_NESTING} deep")
+    env = expression_environment() if expression else template_environment()
+    text = "{{ (" + source + ") }}" if expression else source
+    try:
+        return env.parse(text)
+    except RecursionError:
+        raise UnsafeTemplate("nested too deeply to parse") from None
+
+
+def _private(name: object) -> bool:
+    return isinstance(name, str) and ("__" in name or name in UNSAFE_NAMES)
+
+
+def _depth(node: nodes.Node, limit: int) -> int:
+    """Depth of the tree, without recursion; stops counting past `limit`."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+        stack.extend((child, depth + 1) for child in current.iter_child_nodes())
+    return deepest
+
+
+def check_source(source: str, *, expression: bool = False) -> nodes.Template:
+    """Parse a template or expression and refuse what the sandbox does not allow.
+
+    Raises `UnsafeTemplate` (a TemplateSyntaxError, so the spec checker reports it with its
+    location) or TemplateSyntaxError; returns the parsed tree.
+    """
+    tree = _parse(source, expression=expression)
+    if _depth(tree, MAX_NESTING * 3) > MAX_NESTING * 3:
+        raise UnsafeTemplate(f"expression nested more than {MAX_NESTING * 3} levels deep")
+    for node in tree.find_all((nodes.Stmt, nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Const)):
+        if isinstance(node, _REFUSED_STATEMENTS):
+            what = type(node).__name__.lower()
+            raise UnsafeTemplate(
+                f"'{what}' statements are not allowed: a spec template renders one value"
+            )
+        if isinstance(node, nodes.Getattr) and _private(node.attr):
+            raise UnsafeTemplate(f"attribute {node.attr!r} reaches Python internals")
+        if isinstance(node, nodes.Name) and node.name == "self":
+            raise UnsafeTemplate("'self' reaches the template runtime")
+        if isinstance(node, nodes.Const) and _private(node.value):
+            raise UnsafeTemplate(f"the name {node.value!r} reaches Python internals")
+    return tree
+
+
 def compile_template(source: str) -> Callable[[Mapping[str, Any]], str]:
     """Compile a string template once; the result renders it with the given variables."""
+    check_source(source)
     template = template_environment().from_string(source)
     return lambda variables: template.render(variables)
 
@@ -79,6 +379,7 @@ def compile_expression(source: str) -> Callable[[Mapping[str, Any]], Any]:
     jinja2's own call copies them from a ChainMap each time, which costs about 6 us of the
     7 us a simple expression takes (this matters per record, in mappings and mocks).
     """
+    check_source(source, expression=True)
     env = expression_environment()
     expression = env.compile_expression(source, undefined_to_none=False)
     template = getattr(expression, "_template", None)
@@ -107,8 +408,7 @@ def compile_expression(source: str) -> Callable[[Mapping[str, Any]], Any]:
 def template_variables(source: str, *, expression: bool = False) -> set[str]:
     """Top-level names a template or expression reads (for the spec checker).
 
-    Raises jinja2.TemplateSyntaxError on a syntax error.
+    Raises jinja2.TemplateSyntaxError on a syntax error, `UnsafeTemplate` on a construct
+    the sandbox refuses.
     """
-    env = expression_environment() if expression else template_environment()
-    text = "{{ (" + source + ") }}" if expression else source
-    return set(meta.find_undeclared_variables(env.parse(text)))
+    return set(meta.find_undeclared_variables(check_source(source, expression=expression)))

@@ -24,6 +24,7 @@ from runner.mapping import (
     to_string,
 )
 from runner.spec.model import FieldSpec, MappingSpec
+from runner.templating import UnsafeTemplate
 
 
 def make_spec(*fields: FieldSpec, key: str = "external_id", name: str = "t") -> MappingSpec:
@@ -428,8 +429,11 @@ def test_expression_failures_become_rejects():
 
 def test_the_sandbox_refuses_unsafe_attributes():
     spec = FieldSpec(name="name", expr="record.__class__.__mro__")
-    row = map_one({"id": 1}, spec)
-    assert row["name"] is None  # an unsafe attribute reads as undefined, never the object
+    with pytest.raises(UnsafeTemplate, match="reaches Python internals"):
+        map_one({"id": 1}, spec)  # refused when compiled (validate reports it too)
+    dynamic = FieldSpec(name="name", expr="record | attr(record.key)")
+    result = map_one({"id": 1, "key": "__class__"}, dynamic)
+    assert isinstance(result, Reject) and "SecurityError" in result.reason
 
 
 def test_strict_decimal_filter_rejects_garbage_prices():
