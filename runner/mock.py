@@ -179,7 +179,7 @@ class MockGenerator:
 
             return fill_list
 
-        make = _leaf(kind, params, where)
+        make = _named_errors(_leaf(kind, params, where), where)
         if path is not None and path == self.id_field:
             self._id_found = True
             if kind == "sequence":
@@ -195,6 +195,18 @@ class MockGenerator:
             target[name] = make(state)
 
         return fill
+
+
+def _named_errors(make: Callable[[_State], Any], where: str) -> Callable[[_State], Any]:
+    """A generator whose failures (a template reading a missing field...) name the field."""
+
+    def make_named(state: _State) -> Any:
+        try:
+            return make(state)
+        except Exception as exc:
+            raise ValueError(f"{where}: record {state.n}: {type(exc).__name__}: {exc}") from exc
+
+    return make_named
 
 
 def _fields(params: Any, where: str) -> tuple[MockFieldSpec, ...]:

@@ -334,6 +334,12 @@ def test_bad_mock_sections_fail_at_compile_time_naming_the_field(fields, message
     assert message in str(info.value)
 
 
+def test_generation_errors_name_the_field_and_record():
+    spec = mock_spec({"id": {"sequence": {}}, "sku": {"template": "S{{ record.nope.deeper }}"}})
+    with pytest.raises(ValueError, match=r"mock field 'sku': record 0: UndefinedError"):
+        next(mock_records(spec))
+
+
 def test_a_mapping_without_mock_section_is_refused():
     spec = MappingSpec(
         name="bare",
