@@ -9,6 +9,11 @@ Items are `{"id": n, "name": "Item n"}` for n = 1..items. Endpoints (all GET unl
 - `/next?after=&size=`: `{"data": [...], "links": {"next": "/next?..." (relative) or null}}`
 - `/link?page=&size=`: a bare array and `Link: <...>; rel="next"`
 - `/all` (no pagination): `{"data": [...every item]}`
+- `/products?page=&size=` (page_number from 1): `{"products": [...], "total_count": N}` and
+  an `X-Total-Pages` header; each record is a full product (see `product`), and every
+  `changed_every`-th product's price is `change` cents higher (0 = none). A page's bytes are
+  rendered once and kept (`prerender` renders them all up front), so that a benchmark
+  measures the client, not this server
 - `/items/{id}` (lookup by path): one item, 404 when unknown
 - `/items?ids=1,2` (lookup in batches): `{"data": [...]}`
 - `/broken/stuck-cursor`: a cursor that never advances
@@ -25,8 +30,10 @@ Items are `{"id": n, "name": "Item n"}` for n = 1..items. Endpoints (all GET unl
 
 from __future__ import annotations
 
+import argparse
 import base64
 import itertools
+import json
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -49,6 +56,8 @@ class GenericServer(FakeServer):
         client_id: str = "generic-client",
         client_secret: str = "generic-client-secret",
         token_lifetime: float = 3600,
+        changed_every: int = 0,
+        change: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -63,6 +72,50 @@ class GenericServer(FakeServer):
         self.token_lifetime = token_lifetime
         self.issued: dict[str, float] = {}  # token -> monotonic expiry
         self._serial = itertools.count(1)
+        self.changed_every = changed_every
+        self.change = change
+        self._product_pages: dict[tuple[int, int], bytes] = {}
+
+    CATEGORIES = ("Home > Kitchen", "Home > Dining", "Garden > Tools", "Toys > Outdoor")
+
+    def product(self, n: int) -> dict:
+        """Product n (1-based), the same on every call; prices are strings, as many APIs send."""
+        cents = 500 + (n * 7919) % 49500
+        if self.changed_every and n % self.changed_every == 0:
+            cents += self.change
+        cost = cents * 100 // 185
+        return {
+            "id": n,
+            "sku": f"GEN-{n:07d}",
+            "name": f"Generic product {n}",
+            "description": f"Generic product {n}, a well-made item of the fake catalogue, "
+            "sold by the unit and shipped within two days.",
+            "price": f"{cents // 100}.{cents % 100:02d}",
+            "cost_price": f"{cost // 100}.{cost % 100:02d}",
+            "currency": "EUR",
+            "category": self.CATEGORIES[n % len(self.CATEGORIES)],
+            "brand": f"Brand {n % 97}",
+            "stock": (n * 31) % 200,
+            "images": [f"https://cdn.example.com/products/{n}/{i}.jpg" for i in (1, 2)],
+            "active": n % 10 != 0,
+        }
+
+    def _products_page(self, page: int, size: int) -> bytes:
+        key = (page, size)
+        body = self._product_pages.get(key)
+        if body is None:
+            start = (page - 1) * size
+            last = min(start + size, self.items)
+            products = [self.product(n) for n in range(start + 1, last + 1)]
+            payload = {"products": products, "total_count": self.items}
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            self._product_pages[key] = body
+        return body
+
+    def prerender(self, size: int) -> None:
+        """Render every page of `/products` at this page size now, before any client asks."""
+        for page in range(1, (self.items + size - 1) // size + 1):
+            self._products_page(page, size)
 
     def item(self, n: int) -> dict:
         return {"id": n, "name": f"Item {n}"}
@@ -120,6 +173,10 @@ class GenericServer(FakeServer):
                 {"results": self._slice((page - 1) * size, size), "total_count": self.items},
                 {"X-Total-Pages": str(pages)},
             )
+        if path == "/products":
+            page = max(int(q.get("page", "1")), 1)
+            pages = (self.items + size - 1) // size
+            return Reply(200, self._products_page(page, size), {"X-Total-Pages": str(pages)})
         if path == "/offset":
             offset = int(q.get("offset", "0"))
             return Reply(200, {"items": self._slice(offset, size), "total": self.items})
@@ -169,3 +226,28 @@ class GenericServer(FakeServer):
                 200, [self.item(1)], {"Link": '<http://198.51.100.7/steal?page=2>; rel="next"'}
             )
         return Reply(404, {"error": "no such route"})
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m tests.fakes.generic --port 8080 --items 100000 --page-size 1000`"""
+    parser = argparse.ArgumentParser(description="Run the generic fake API server.")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--items", type=int, default=23, help="items and products served")
+    parser.add_argument(
+        "--page-size", type=int, default=0, help="render /products pages of this size up front"
+    )
+    parser.add_argument(
+        "--changed-every", type=int, default=0, help="every Nth product's price is changed"
+    )
+    parser.add_argument("--change", type=int, default=1, help="by this many cents")
+    args = parser.parse_args(argv)
+    server = GenericServer(
+        items=args.items, changed_every=args.changed_every, change=args.change, port=args.port
+    )
+    if args.page_size:
+        server.prerender(args.page_size)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
