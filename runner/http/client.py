@@ -269,9 +269,16 @@ class HttpClient:
             return _Failure(f"HTTP {status} but not JSON: {_snippet(content)}", True, status=status)
         try:
             return json.loads(content)
+        except RecursionError:
+            # A hostile or broken body like [[[[...]]]]: the same on every try.
+            return _Failure(f"HTTP {status} but JSON nested too deeply", False, status=status)
         except ValueError as exc:
-            kind = "truncated JSON" if head in (b"{", b"[") else "not JSON"
-            pos = getattr(exc, "pos", "?")
+            pos = getattr(exc, "pos", None)
+            if pos is None:  # e.g. an integer with more digits than Python converts
+                message = " ".join(str(exc).split(":")[0].split())
+                return _Failure(f"HTTP {status} but invalid JSON: {message}", False, status=status)
+            cut = head in (b"{", b"[") and getattr(exc, "msg", "") != "Extra data"
+            kind = "truncated JSON" if cut else "not JSON"
             detail = f"{kind} ({len(content)} bytes, error at byte {pos})"
             if kind == "not JSON":
                 detail += f": {_snippet(content)}"

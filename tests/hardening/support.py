@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
-from runner.db.tables import metadata
+from runner.db.tables import imported_products, metadata, suppliers
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 1, 15, 8, 0, tzinfo=UTC)
@@ -51,3 +52,87 @@ def snapshot(engine: Engine, *, skip: tuple[str, ...] = ()) -> dict[str, list[tu
             rows = conn.execute(select(table)).all()
             result[table.name] = sorted(tuple(map(repr, row)) for row in rows)
     return result
+
+
+HERE = Path(__file__).resolve().parent
+
+
+def acme_project(make_specs, runner_overrides: dict[str, Any] | None = None) -> Path:
+    """A copy of the bundled specs plus the hardening supplier `acme` (tests/hardening/specs);
+    returns the specs directory."""
+    specs = make_specs(runner_overrides)
+    shutil.copy(HERE / "specs" / "acme.yaml", specs / "suppliers" / "acme.yaml")
+    shutil.copy(HERE / "specs" / "acme_product.yaml", specs.parent / "mappings")
+    return specs
+
+
+def add_acme(
+    engine: Engine,
+    supplier_id: str,
+    server: Any,
+    *,
+    user_id: str = "user-a",
+    route: str | None = None,
+    credentials: dict[str, Any] | None = None,
+    **settings: Any,
+) -> str:
+    """A supplier row of type `acme` pointing at a CatalogServer (or one of its routes)."""
+    base_url = server.base_url + (f"/{route}" if route else "")
+    with engine.begin() as conn:
+        conn.execute(
+            insert(suppliers).values(
+                id=supplier_id,
+                user_id=user_id,
+                name=f"Acme {supplier_id}",
+                supplier_type="acme",
+                status="active",
+                mode="live",
+                api_credentials=credentials or {"api_key": server.api_key},
+                settings={"base_url": base_url, "rate_limit": False, **settings},
+                created_at=T0,
+                updated_at=T0,
+            )
+        )
+    return supplier_id
+
+
+def products(engine: Engine, user_id: str | None = None) -> dict[tuple[str, str, str], tuple]:
+    """(user, supplier, external id) -> the synced content of each product row (no times)."""
+    columns = [
+        imported_products.c[name]
+        for name in ("sku", "name", "description", "price", "cost_price", "currency", "brand")
+    ] + [imported_products.c.stock_quantity, imported_products.c.content_hash]
+    stmt = select(
+        imported_products.c.user_id,
+        imported_products.c.supplier_id,
+        imported_products.c.external_id,
+        *columns,
+    )
+    if user_id is not None:
+        stmt = stmt.where(imported_products.c.user_id == user_id)
+    with engine.connect() as conn:
+        return {tuple(row[:3]): tuple(row[3:]) for row in conn.execute(stmt)}
+
+
+_PEAK_DRIVER = """
+import atexit, resource, sys
+from runner.cli import main
+peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # noqa: E731
+atexit.register(lambda: sys.stderr.write("PEAK_RSS_KB=%d\\n" % peak()))
+sys.argv[0] = "sync-runner"
+main()
+"""
+
+
+def cli_peak_rss(*args: str, timeout: float = 180) -> tuple[subprocess.CompletedProcess, int]:
+    """The CLI in a subprocess, and its peak resident memory in KiB (printed at exit)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_DRIVER, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    lines = done.stderr.splitlines()
+    peak = int(lines[-1].removeprefix("PEAK_RSS_KB=")) if lines else 0
+    return done, peak
