@@ -247,7 +247,8 @@ class _Checker:
         self.check_runner()
         self.check_sync_types()
         for doc in self.mappings.values():
-            self.check_mapping(doc)
+            if doc.data is not None:
+                self.check_mapping(doc)
         self.check_connectors()
         return self.issues
 
@@ -260,6 +261,11 @@ class _Checker:
 
     def add(self, doc: Document, path: PathTuple, message: str, *, key: bool = False) -> None:
         self.issues.append(doc.issue(path, message, key=key))
+
+    @property
+    def sync_types_readable(self) -> bool:
+        """Whether sync type names can be checked (sync_types.yaml was read)."""
+        return self.docs.sync_types is not None and isinstance(self.docs.sync_types.data, dict)
 
     def _sync_types(self) -> dict[str, dict[str, Any]]:
         doc = self.docs.sync_types
@@ -275,6 +281,7 @@ class _Checker:
         result: dict[str, Document] = {}
         for doc in docs:
             if doc.data is None:
+                result.setdefault(doc.stem, doc)  # unreadable: reported, but its name exists
                 continue
             name = doc.data.get("name") if isinstance(doc.data.get("name"), str) else doc.stem
             if name != doc.stem:
@@ -414,7 +421,7 @@ class _Checker:
                 if not self.clean(doc, path):
                     continue
                 self.cron(doc, (*path, "cron"), schedule["cron"])
-                if self.docs.sync_types is not None:
+                if self.sync_types_readable:
                     self.reference(
                         doc,
                         (*path, "sync_type"),
@@ -466,7 +473,11 @@ class _Checker:
         if isinstance(fields, dict):
             for name, spec in fields.items():
                 path = ("fields", name)
-                if target in WRITABLE_COLUMNS and name not in WRITABLE_COLUMNS[target]:
+                if (
+                    isinstance(target, str)
+                    and target in WRITABLE_COLUMNS
+                    and name not in WRITABLE_COLUMNS[target]
+                ):
                     self.add(doc, path, self.unknown_column(name, target), key=True)
                     self.broken.add(doc.file)
                 if not isinstance(spec, dict) or not self.clean(doc, path):
@@ -538,7 +549,8 @@ class _Checker:
     def check_connectors(self) -> None:
         connectors = (*self.docs.suppliers, *self.docs.marketplaces)
         for doc in self._named(connectors, "connector").values():
-            self.check_connector(doc)
+            if doc.data is not None:
+                self.check_connector(doc)
 
     def check_connector(self, doc: Document) -> None:
         data = doc.data
@@ -573,7 +585,7 @@ class _Checker:
             for sync_type, steps in syncs.items():
                 path = ("syncs", sync_type)
                 spec = self.sync_types.get(sync_type)
-                if self.docs.sync_types is not None and not self.reference(
+                if self.sync_types_readable and not self.reference(
                     doc, path, sync_type, self.sync_types, "sync type"
                 ):
                     continue
@@ -716,13 +728,17 @@ class _Checker:
                 "on the step or the operation",
             )
             return
+        if not isinstance(mapping_name, str):
+            return  # the operation's schema error says what is wrong
         where = (*path, "mapping") if "mapping" in step else op_path
         if "mapping" in step and not self.reference(
             doc, where, mapping_name, self.mappings, "mapping"
         ):
             return
         mapping_doc = self.mappings.get(mapping_name)
-        if mapping_doc is None or not self.clean(mapping_doc, ()) or spec is None:
+        if mapping_doc is None or mapping_doc.data is None or spec is None:
+            return
+        if not self.clean(mapping_doc, ()):
             return
         # A broken mapping or sync type has its own error; checking steps against it would
         # only echo that error.
