@@ -13,7 +13,7 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -225,6 +225,15 @@ def schema_issues(doc: Document) -> tuple[list[SpecIssue], list[PathTuple]]:
 # Cross-references and meaning
 
 
+@lru_cache(maxsize=4096)
+def _template_names(source: str, expression: bool) -> tuple[frozenset[str], str | None]:
+    """The names a template reads, or its syntax error (cached: parsing is the slow part)."""
+    try:
+        return frozenset(template_variables(source, expression=expression)), None
+    except TemplateSyntaxError as exc:
+        return frozenset(), exc.message or str(exc)
+
+
 class _Checker:
     """Collects issues for the cross-file checks; `clean()` says whether a part of a
     document passed the schema, so that only well-shaped parts are inspected."""
@@ -303,10 +312,9 @@ class _Checker:
     ) -> None:
         """Compile a template or expression and check the variables it reads."""
         what = "expression" if expression else "template"
-        try:
-            names = template_variables(source, expression=expression)
-        except TemplateSyntaxError as exc:
-            self.add(doc, path, f"{what} syntax error: {exc.message}")
+        names, error = _template_names(source, expression)
+        if error is not None:
+            self.add(doc, path, f"{what} syntax error: {error}")
             return
         for name in sorted(names - allowed):
             hint = suggest(name, allowed) or ""
