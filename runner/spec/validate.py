@@ -26,6 +26,7 @@ from runner.templating import (
     CONNECTOR_VARIABLES,
     MAPPING_VARIABLES,
     MOCK_VARIABLES,
+    UnsafeTemplate,
     is_template,
     template_variables,
 )
@@ -227,11 +228,14 @@ def schema_issues(doc: Document) -> tuple[list[SpecIssue], list[PathTuple]]:
 
 @lru_cache(maxsize=4096)
 def _template_names(source: str, expression: bool) -> tuple[frozenset[str], str | None]:
-    """The names a template reads, or its syntax error (cached: parsing is the slow part)."""
+    """The names a template reads, or what is wrong with it (cached: parsing is slow)."""
+    what = "expression" if expression else "template"
     try:
         return frozenset(template_variables(source, expression=expression)), None
+    except UnsafeTemplate as exc:
+        return frozenset(), f"{what} {exc.message or exc}"
     except TemplateSyntaxError as exc:
-        return frozenset(), exc.message or str(exc)
+        return frozenset(), f"{what} syntax error: {exc.message or exc}"
 
 
 class _Checker:
@@ -243,7 +247,7 @@ class _Checker:
         self.issues: list[SpecIssue] = []
         self.bad_paths: dict[int, list[PathTuple]] = {}
         self.broken_sync_types: set[str] = set()
-        self.broken: set[str] = set()  # files of mappings that write unknown columns
+        self.broken_mappings: set[str] = set()  # files of mappings writing unknown columns
 
     def run(self) -> list[SpecIssue]:
         for doc in self.docs.all():
@@ -314,7 +318,7 @@ class _Checker:
         what = "expression" if expression else "template"
         names, error = _template_names(source, expression)
         if error is not None:
-            self.add(doc, path, f"{what} syntax error: {error}")
+            self.add(doc, path, error)
             return
         for name in sorted(names - allowed):
             hint = suggest(name, allowed) or ""
@@ -487,7 +491,7 @@ class _Checker:
                     and name not in WRITABLE_COLUMNS[target]
                 ):
                     self.add(doc, path, self.unknown_column(name, target), key=True)
-                    self.broken.add(doc.file)
+                    self.broken_mappings.add(doc.file)
                 if not isinstance(spec, dict) or not self.clean(doc, path):
                     continue
                 sources = [k for k in ("from", "value", "expr") if k in spec]
@@ -750,7 +754,7 @@ class _Checker:
             return
         # A broken mapping or sync type has its own error; checking steps against it would
         # only echo that error.
-        if mapping_doc.file in self.broken or sync_type in self.broken_sync_types:
+        if mapping_doc.file in self.broken_mappings or sync_type in self.broken_sync_types:
             return
         if not self.clean(self.docs.sync_types, (sync_type,)):
             return
