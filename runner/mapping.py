@@ -176,10 +176,27 @@ def _blank(value: str) -> bool:
     return not value or value.isspace()
 
 
+# What no database column can hold as text: NUL (Postgres refuses it in text) and unpaired
+# surrogates (not encodable as UTF-8, so neither SQLite nor Postgres can take them). The
+# record is rejected with the reason on every database alike (docs/security.md).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value: str) -> str:
+    bad = _UNSTORABLE.search(value)
+    if bad is None:
+        return value
+    what = "a NUL character" if bad.group() == "\x00" else "an unpaired surrogate"
+    raise Invalid(
+        f"contains {what} ({bad.group()!r} at position {bad.start()}), which no database "
+        "can store as text"
+    )
+
+
 def to_string(value: Any) -> str | None:
     cls = value.__class__
     if cls is str:
-        return None if _blank(value) else value
+        return None if _blank(value) else _storable(value)
     if cls is int or cls is Decimal:
         return str(value)
     if cls is float:
@@ -190,7 +207,7 @@ def to_string(value: Any) -> str | None:
     if cls is bool:
         return "true" if value else "false"
     if isinstance(value, str):  # str subclasses, e.g. jinja2 Markup
-        return None if _blank(value) else str(value)
+        return None if _blank(value) else _storable(str(value))
     raise Invalid(f"expected a string, got {_show(value)}")
 
 
@@ -483,9 +500,10 @@ def _field_code(i: int, spec: FieldSpec, namespace: dict[str, Any]) -> list[str]
     namespace[f"C{i}"] = coerce
     if constant is not None:
         pass  # already coerced, as the default
-    elif spec.type == "string":  # a non-blank str needs no call
+    elif spec.type == "string":  # a non-blank, storable str needs no call
         lines.append(
-            f"if v is not None and (v.__class__ is not str or not v or v.isspace()): v = C{i}(v)"
+            "if v is not None and (v.__class__ is not str or not v or v.isspace()"
+            f" or UNSTORABLE(v)): v = C{i}(v)"
         )
     else:
         lines.append(f"if v is not None: v = C{i}(v)")
@@ -535,6 +553,7 @@ class CompiledMapping:
             "blake2b": hashlib.blake2b,
             "canonical": canonical,
             "failed": self._failed,
+            "UNSTORABLE": _UNSTORABLE.search,
         }
         body: list[str] = []
         for i, spec in enumerate(specs):

@@ -107,7 +107,11 @@ class CatalogServer(FakeServer):
             threading.Event().wait(self.slow)
         pages = max(1, -(-self.products // size))
         body = {"products": self.page(page, size), "total": self.products}
-        return Reply(200, body, {"X-Total-Pages": str(pages)})
+        try:  # raw UTF-8 (emoji as bytes); a lone surrogate can only travel escaped
+            data = json.dumps(body, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            data = json.dumps(body).encode()
+        return Reply(200, data, {"X-Total-Pages": str(pages)}, "application/json")
 
     def _fault_for(self, page: int) -> Reply | None:
         with self._flaky_lock:

@@ -30,7 +30,7 @@ EXPECTED = {  # account -> what its error (or reject) must say
     "bigint": "invalid JSON: Exceeds the limit (4300 digits) for integer string conversion",
     "nan": "records rejected",  # NaN is no price: the record is rejected
     "scalar": "records rejected",
-    "trailing": "not JSON (25 bytes, error at byte 17): {\"products\": []} <script>",
+    "trailing": 'not JSON (25 bytes, error at byte 17): {"products": []} <script>',
 }
 
 
@@ -63,9 +63,7 @@ def test_hostile_bodies_fail_clearly_with_bounded_memory(db_url, engine, make_sp
     assert len(products(engine)) == 20
 
     with engine.connect() as conn:
-        rejects = {
-            r.supplier_id: r for r in conn.execute(select(sync_rejects))
-        }
+        rejects = {r.supplier_id: r for r in conn.execute(select(sync_rejects))}
     for route, needle in EXPECTED.items():
         account = accounts[route]
         text = account["error"] or ""
