@@ -148,7 +148,17 @@ def redact_headers(
 _URL_IN_TEXT = re.compile(r"https?://[^\s\"'<>]+")
 
 
+# Characters no database can store in a text column (NUL in Postgres, unpaired surrogates in
+# UTF-8): a supplier's error body may carry them into a message, so they are escaped.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode()
+
+
 def redact(text: str, registry: SecretRegistry = SECRETS) -> str:
-    """Any message: URLs inside it are redacted, then every known secret value is masked."""
+    """Any message: URLs inside it are redacted, then every known secret value is masked,
+    and characters that no text column can store are escaped (`\\x00`)."""
     text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0), registry), str(text))
-    return registry.text(text)
+    return _UNSTORABLE.sub(_escape, registry.text(text))

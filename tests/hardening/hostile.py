@@ -7,7 +7,8 @@
 
 - `flaky_pages={page: k}`: the first k requests of that page fail, cycling through a 503, a
   dropped connection, truncated JSON and an HTML error page (each a transient fault);
-- `fail_all=True`: every request answers 503 (a supplier down longer than any retry budget);
+- `fail_all=True`: every request answers 503 with `error_body` (a supplier down longer than
+  any retry budget);
 - `slow=seconds`: every page waits that long first (a job that lasts);
 - hostile routes, chosen by the first path segment of the account's base_url:
   `/endless/...` streams a chunked body forever (until the client hangs up), `/declared/...`
@@ -57,6 +58,7 @@ class CatalogServer(FakeServer):
         fail_all: bool = False,
         slow: float = 0.0,
         price_shift: int = 0,
+        error_body: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -67,6 +69,7 @@ class CatalogServer(FakeServer):
         self.fail_all = fail_all
         self.slow = slow
         self.price_shift = price_shift
+        self.error_body = {"error": "maintenance"} if error_body is None else error_body
         self.failures: list[tuple[int, str]] = []  # (page, fault) served
         self.streamed = 0  # bytes written by /endless before the client hung up
         self._flaky_lock = threading.Lock()
@@ -97,7 +100,7 @@ class CatalogServer(FakeServer):
         if route in HOSTILE_ROUTES:
             return hostile_reply(route)
         if self.fail_all:
-            return Reply(503, {"error": "maintenance"})
+            return Reply(503, self.error_body, content_type="text/plain")
         page = int(request.query.get("page", "1"))
         size = int(request.query.get("size", "500"))
         fault = self._fault_for(page)

@@ -14,7 +14,7 @@ import json
 
 from sqlalchemy import event, select
 
-from runner.db.tables import sync_rejects
+from runner.db.tables import activity_logs, sync_rejects
 from runner.spec.load import load_specs
 from runner.sync.engine import SyncRequest, run_sync
 from tests.hardening.hostile import CatalogServer
@@ -110,3 +110,23 @@ def test_every_value_is_bound_never_in_the_sql_text(engine, make_specs):
     for statement in statements:
         for marker in markers:
             assert marker not in statement, f"{marker!r} in SQL text: {statement[:300]}"
+
+
+def test_an_error_body_with_nul_and_surrogates_fails_the_job_cleanly(db_url, engine, make_specs):
+    """The supplier's error text reaches logs, activity_logs and import_jobs.errors."""
+    body = b"down\x00for maintenance \xed\xa0\x80 " + "🚧".encode()
+    server = CatalogServer(fail_all=True, error_body=body).start()
+    try:
+        specs = acme_project(make_specs)
+        add_acme(engine, "acme-1", server)
+        args = ["sync", "--user", "user-a", "--type", "supplier_api", "--json"]
+        done = cli(*args, "--specs", str(specs), "--database-url", db_url)
+    finally:
+        server.stop()
+    assert done.returncode == 1 and done.stdout, done.stderr[-2000:]
+    error = json.loads(done.stdout)["accounts"]["acme-1"]["error"]
+    assert "HTTP 503" in error and "gave up after 4 attempts" in error
+    assert "Traceback" not in done.stderr
+    with engine.connect() as conn:
+        messages = conn.execute(select(activity_logs.c.message)).scalars().all()
+    assert any("HTTP 503" in m and "down" in m for m in messages)
