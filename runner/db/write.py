@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -168,43 +169,102 @@ def _column_checker(column: Column) -> Callable[[Any], Any]:
     return not_null
 
 
-class RowPreparer:
-    """Fits mapped rows to a target's columns and drops in-batch duplicate keys."""
+# A mapping field of this type already yields values that fit a column of this kind
+# (runner.mapping coerces decimals to cents within Money and integers within INTEGER), so
+# only string lengths and empty required values are left to check.
+TRUSTED_TYPES = {"numeric": {"decimal"}, "integer": {"integer"}, "json": {"list", "json"}}
 
-    def __init__(self, target: Target, columns: Sequence[str]) -> None:
+
+def _kind(column: Column) -> str:
+    col_type = column.type
+    if isinstance(col_type, Integer):
+        return "integer"
+    if isinstance(col_type, Numeric):
+        return "numeric"
+    if isinstance(col_type, JSON):
+        return "json"
+    if isinstance(col_type, String) and col_type.length:
+        return "string"
+    return "text"
+
+
+class RowPreparer:
+    """Fits mapped rows to a target's columns and drops in-batch duplicate keys.
+
+    `field_types` (column -> mapping field type) lets columns whose mapping already
+    guarantees a fitting value skip their check; a string field into a limited string
+    column only gets its length checked. Rows are fitted in place, not copied.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        columns: Sequence[str],
+        field_types: Mapping[str, str] | None = None,
+    ) -> None:
         self.target = target
-        self.columns = tuple(columns)
+        self.columns = tuple(c for c in columns if c != target.key_column)
         table = target.table
-        self.checks = [(name, _column_checker(table.c[name])) for name in self.columns]
+        field_types = field_types or {}
+        lengths: list[tuple[str, int, bool]] = []
+        checks: list[tuple[str, Callable[[Any], Any]]] = []
+        for name in self.columns:
+            column = table.c[name]
+            kind, declared = _kind(column), field_types.get(name)
+            if declared is not None and declared in TRUSTED_TYPES.get(kind, ()):
+                if not column.nullable:
+                    checks.append((name, _column_checker(column)))
+            elif declared == "string" and kind == "string":
+                lengths.append((name, column.type.length, column.nullable))
+            elif declared == "string" and kind == "text" and column.nullable:
+                continue
+            else:
+                checks.append((name, _column_checker(column)))
+        self.lengths = tuple(lengths)
+        self.checks = tuple(checks)
         self.key_check = _column_checker(table.c[target.key_column])
 
     def prepare(
-        self, rows: Iterable[Mapping[str, Any]]
+        self, rows: Iterable[dict[str, Any]]
     ) -> tuple[list[dict[str, Any]], list[RowProblem], int]:
-        """Return (rows keyed by unique key, last wins), problems, duplicates dropped."""
+        """Return (rows with unique keys, the last one wins), problems, duplicates dropped."""
         key_name = self.target.key_column
         prepared: dict[str, dict[str, Any]] = {}
         problems: list[RowProblem] = []
+        lengths, checks, key_check = self.lengths, self.checks, self.key_check
+        key_limit = self.target.table.c[key_name].type.length or 1 << 30
         seen = 0
         for row in rows:
-            raw_key = row.get(key_name)
+            key = row.get(key_name)
+            if key.__class__ is not str:
+                try:
+                    key = key_check(None if key is None else str(key))
+                    if key is None:
+                        raise ValueError("is required (the column cannot be empty)")
+                except ValueError as exc:
+                    problems.append(RowProblem(None, key_name, f"{key_name} {exc}", dict(row)))
+                    continue
+                row[key_name] = key
+            current = key_name
             try:
-                key = self.key_check(None if raw_key is None else str(raw_key))
-                if key is None:
+                if not key:
                     raise ValueError("is required (the column cannot be empty)")
-            except ValueError as exc:
-                problems.append(RowProblem(None, key_name, f"{key_name} {exc}", dict(row)))
-                continue
-            out: dict[str, Any] = {key_name: key, "content_hash": row.get("content_hash")}
-            try:
-                for name, check in self.checks:
-                    current = name
-                    out[name] = check(row.get(name))
+                if len(key) > key_limit:
+                    raise ValueError(f"is longer than {key_limit} characters ({len(key)})")
+                for current, limit, nullable in lengths:
+                    value = row.get(current)
+                    if value is None:
+                        if not nullable:
+                            raise ValueError("is required (the column cannot be empty)")
+                    elif len(value) > limit:
+                        raise ValueError(f"is longer than {limit} characters ({len(value)})")
+                for current, check in checks:
+                    row[current] = check(row.get(current))
             except ValueError as exc:
                 problems.append(RowProblem(key, current, f"{current} {exc}", dict(row)))
                 continue
             seen += 1
-            prepared[key] = out
+            prepared[key] = row
         return list(prepared.values()), problems, seen - len(prepared)
 
 
@@ -315,6 +375,17 @@ def mark_rows_checked(
         .values(last_synced_at=now)
     )
     return conn.execute(stmt, {"keys": list(keys)}).rowcount
+
+
+def analyze(conn: Connection, target: Target) -> None:
+    """Refresh the planner statistics of the target table (Postgres; no-op elsewhere).
+
+    After a bulk insert the statistics still describe a small table, and the planner may
+    then probe the wrong index once per row (quadratic); the writer calls this as a step's
+    inserted rows grow (see `runner.sync.engine`).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {_quote(conn, target.table.name)}")
 
 
 def insert_rejects(conn: Connection, rejects: Sequence[Mapping[str, Any]]) -> None:
@@ -474,23 +545,38 @@ def _stage(
         f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS "
         f"SELECT {cols} FROM {q(conn, table.name)} WITH NO DATA"
     )
-    json_columns = {name for name in names if isinstance(table.c[name].type, JSON)}
+    json_at = [i for i, name in enumerate(names) if isinstance(table.c[name].type, JSON)]
+    dumps = json.dumps
+    values = _values_getter(names)
     dbapi = conn.connection.driver_connection
     with dbapi.cursor() as cursor, cursor.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
-        if json_columns:
+        write = copy.write_row
+        if json_at:
             for row in rows:
-                copy.write_row(
-                    [
-                        json.dumps(row.get(name), default=str)
-                        if name in json_columns and row.get(name) is not None
-                        else row.get(name)
-                        for name in names
-                    ]
-                )
+                line = values(row)
+                for i in json_at:
+                    if line[i] is not None:
+                        line[i] = dumps(line[i], default=str)
+                write(line)
         else:
             for row in rows:
-                copy.write_row([row.get(name) for name in names])
+                write(values(row))
     return stage
+
+
+def _values_getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], list[Any]]:
+    """row -> list of its values for `names` (None where a name is missing)."""
+    getter = operator.itemgetter(*names)
+    single = len(names) == 1
+
+    def values(row: Mapping[str, Any]) -> list[Any]:
+        try:
+            got = getter(row)
+        except KeyError:
+            return [row.get(name) for name in names]
+        return [got] if single else list(got)
+
+    return values
 
 
 def _distinct(conn: Connection, target: Target, column: str, left: str, right: str) -> str:
@@ -517,12 +603,19 @@ def _pg_upsert(
     copied = [key_name, "content_hash", *data_columns]
     insert_cols = ["user_id", target.scope_column, *copied, "last_synced_at", "created_at"]
     insert_cols.append("updated_at")
-    select_cols = [":user_id", ":scope_id", *(f"s.{q(c)}" for c in copied), ":now", ":now", ":now"]
+    ids = ["CAST(:user_id AS VARCHAR)", "CAST(:scope_id AS VARCHAR)"]
+    select_cols = [*ids, *(f"s.{q(c)}" for c in copied), ":now", ":now", ":now"]
     set_cols = [*data_columns, "content_hash", "last_synced_at", "updated_at"]
     sql = (
         f"WITH up AS (INSERT INTO {q(target.table.name)} AS t "
         f"({', '.join(q(c) for c in insert_cols)}) "
         f"SELECT {', '.join(select_cols)} FROM {stage} s "
+        # Unchanged rows are left out first, since ON CONFLICT would lock (write) them. A
+        # scalar subquery is one unique-index probe per row whatever the table statistics
+        # say (NOT EXISTS becomes an anti-join whose plan depends on them).
+        f"WHERE s.content_hash IS DISTINCT FROM (SELECT e.content_hash FROM "
+        f"{q(target.table.name)} e WHERE e.user_id = :user_id AND "
+        f"e.{q(target.scope_column)} = :scope_id AND e.{q(key_name)} = s.{q(key_name)}) "
         f"ON CONFLICT ({', '.join(q(c) for c in target.conflict_columns)}) DO UPDATE SET "
         + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in set_cols)
         + " WHERE t.content_hash IS DISTINCT FROM excluded.content_hash"

@@ -40,6 +40,7 @@ from runner.db.write import (
     RowPreparer,
     Target,
     WriteCounts,
+    analyze,
     insert_activity,
     insert_rejects,
     mark_rows_checked,
@@ -65,6 +66,7 @@ log = logging.getLogger("sync_runner.sync")
 
 BATCH_ROWS = 5000  # rows per write statement
 PREFETCH_PAGES = 2  # pages fetched ahead of the writer
+ANALYZE_AFTER_ROWS = 1000  # inserted rows before the first statistics refresh
 COUNT_KEYS = ("fetched", "inserted", "updated", "unchanged", "unmatched", "duplicates")
 COUNT_KEYS += ("rejected", "requests")
 
@@ -134,6 +136,8 @@ class _DatabaseSink:
     lookup: bool
     clear_hash: bool
     clock: Clock
+    inserted: int = 0
+    analyzed_at: int = 0  # `inserted` when the statistics were last refreshed
 
     def flush(self, rows: list[dict[str, Any]], rejects: list[dict[str, Any]]) -> WriteCounts:
         now = self.clock.now()
@@ -157,6 +161,13 @@ class _DatabaseSink:
             for reject in rejects:
                 reject["created_at"] = now
             insert_rejects(conn, rejects)
+        self.inserted += counts.inserted
+        if self.inserted >= ANALYZE_AFTER_ROWS and self.inserted >= 2 * self.analyzed_at:
+            # Statistics of a table that just grew mislead the planner (see write.analyze);
+            # refreshing them at 1k, 2k, 4k, ... inserted rows keeps the cost logarithmic.
+            with self.engine.begin() as conn:
+                analyze(conn, self.target)
+            self.analyzed_at = self.inserted
         return counts
 
 
@@ -415,7 +426,8 @@ class _Sync:
                 clear_hash=not sync_type.creates_rows,
                 clock=self.clock,
             )
-        preparer = RowPreparer(self.target, columns)
+        field_types = {f.name: f.type for f in mapping_spec.fields}
+        preparer = RowPreparer(self.target, columns, field_types)
         counts = WriteCounts()
         fetched = rejected = pages = 0
         rows: list[dict[str, Any]] = []

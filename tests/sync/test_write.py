@@ -190,7 +190,6 @@ def test_preparer_fits_values_and_reports_problems():
     assert rows == [
         {
             "external_id": "1",
-            "content_hash": None,
             "sku": "b",
             "price": Decimal("2.50"),
             "stock_quantity": 4,
@@ -203,6 +202,27 @@ def test_preparer_fits_values_and_reports_problems():
         ("4", "stock_quantity"): f"stock_quantity is out of range: {2**40}",
         (None, "external_id"): "external_id is required (the column cannot be empty)",
     }
+
+
+def test_preparer_trusts_mapping_types_but_checks_string_lengths():
+    types = {"price": "decimal", "stock_quantity": "integer", "sku": "string", "name": "string"}
+    preparer = RowPreparer(
+        PRODUCTS, ["external_id", "sku", "name", "price", "stock_quantity"], types
+    )
+    assert [name for name, _ in preparer.checks] == []
+    assert preparer.lengths == (("sku", 255, True),)
+    rows, problems, _ = preparer.prepare(
+        [
+            {"external_id": "1", "sku": "a", "name": "n" * 10_000, "price": Decimal("1.50")},
+            {"external_id": "2", "sku": "b" * 256, "name": "x", "price": Decimal("2.00")},
+            {"external_id": "", "sku": "c"},
+        ]
+    )
+    assert [row["external_id"] for row in rows] == ["1"]
+    assert [(p.key, p.reason) for p in problems] == [
+        ("2", "sku is longer than 255 characters (256)"),
+        ("", "external_id is required (the column cannot be empty)"),
+    ]
 
 
 def test_fetch_existing_and_rejects(engine):
