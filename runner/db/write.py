@@ -51,6 +51,7 @@ from runner.db.tables import activity_logs, imported_products, orders, sync_reje
 
 INT32 = (-(2**31), 2**31 - 1)
 _stage_names = itertools.count(1)
+_JSON = json.JSONEncoder(default=str)  # one encoder: json.dumps(default=...) builds one per call
 
 
 @dataclass(frozen=True)
@@ -546,7 +547,7 @@ def _stage(
         f"SELECT {cols} FROM {q(conn, table.name)} WITH NO DATA"
     )
     json_at = [i for i, name in enumerate(names) if isinstance(table.c[name].type, JSON)]
-    dumps = json.dumps
+    dumps = _JSON.encode
     values = _values_getter(names)
     dbapi = conn.connection.driver_connection
     with dbapi.cursor() as cursor, cursor.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
@@ -556,7 +557,7 @@ def _stage(
                 line = values(row)
                 for i in json_at:
                     if line[i] is not None:
-                        line[i] = dumps(line[i], default=str)
+                        line[i] = dumps(line[i])
                 write(line)
         else:
             for row in rows:

@@ -162,9 +162,9 @@ class _DatabaseSink:
                 reject["created_at"] = now
             insert_rejects(conn, rejects)
         self.inserted += counts.inserted
-        if self.inserted >= ANALYZE_AFTER_ROWS and self.inserted >= 2 * self.analyzed_at:
+        if self.inserted >= ANALYZE_AFTER_ROWS and self.inserted >= 8 * self.analyzed_at:
             # Statistics of a table that just grew mislead the planner (see write.analyze);
-            # refreshing them at 1k, 2k, 4k, ... inserted rows keeps the cost logarithmic.
+            # refreshing them at 1k, 8k, 64k, ... inserted rows keeps the cost logarithmic.
             with self.engine.begin() as conn:
                 analyze(conn, self.target)
             self.analyzed_at = self.inserted
@@ -451,12 +451,17 @@ class _Sync:
             rows.clear()
             rejects.clear()
 
-        with _Prefetch(self._pages(account, spec, connector, op.name, step)) as stream:
-            for page in stream:
+        def mapped_pages() -> Iterator[tuple[int, list[dict[str, Any]], list[Reject]]]:
+            # Runs on the fetch thread, so that mapping overlaps the database's work.
+            for page in self._pages(account, spec, connector, op.name, step):
+                mapped, bad = mapping.map_page(page.records)
+                yield len(page.records), mapped, bad
+
+        with _Prefetch(mapped_pages()) as stream:
+            for size, mapped, bad in stream:
                 self.checkpoint()
                 pages += 1
-                fetched += len(page.records)
-                mapped, bad = mapping.map_page(page.records)
+                fetched += size
                 rows.extend(mapped)
                 rejected += len(bad)
                 rejects.extend(self._mapping_reject(account, name, r) for r in bad)
