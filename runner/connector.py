@@ -43,7 +43,8 @@ from runner.http.auth import Auth, AuthContext, Call, create_auth
 from runner.http.client import MAX_BODY_BYTES, MAX_WAIT_SECONDS, HttpClient, HttpStatusError
 from runner.http.paginate import PageRequest, default_fingerprint, walk
 from runner.http.ratelimit import RateLimiter
-from runner.http.response import Response, as_records, get_path
+from runner.http.response import Response, as_records
+from runner.paths import get_path
 from runner.redact import SECRETS, redact
 from runner.spec.model import AuthSpec, ConnectorSpec, LookupSpec, OperationSpec, RateLimitSpec
 from runner.templating import compile_template, is_template

@@ -38,6 +38,7 @@ from typing import Any
 
 from jinja2 import Undefined
 
+from runner.paths import compile_path, parse_path
 from runner.spec.model import FieldSpec, MappingSpec
 from runner.templating import compile_expression
 
@@ -82,89 +83,6 @@ def _show(value: Any) -> str:
     if len(text) > _REASON_VALUE_CHARS:
         text = text[: _REASON_VALUE_CHARS - 3] + "..."
     return text
-
-
-# ---------------------------------------------------------------------------------------------
-# Paths
-
-Step = str | int
-_PATH_TOKEN = re.compile(r"\[(-?\d+)\]|\[(['\"])(.*?)\2\]|([^.\[\]]+)|(\.)")
-
-
-def parse_path(path: str) -> tuple[Step, ...]:
-    """`images[0].url` -> ("images", 0, "url"); `a['x.y']` -> ("a", "x.y"); "." -> ().
-
-    Raises ValueError on a malformed path (a spec error, caught when the spec is checked).
-    """
-    if path == ".":
-        return ()
-    steps: list[Step] = []
-    position, expect_name = 0, True
-    while position < len(path):
-        match = _PATH_TOKEN.match(path, position)
-        if not match:
-            raise ValueError(f"malformed path {path!r} at position {position}")
-        index, _, quoted, name, dot = match.groups()
-        if dot is not None:
-            if expect_name:
-                raise ValueError(f"malformed path {path!r}: empty segment at {position}")
-            expect_name = True
-        elif name is not None:
-            if not expect_name:
-                raise ValueError(f"malformed path {path!r}: missing '.' at {position}")
-            steps.append(name)
-            expect_name = False
-        else:
-            steps.append(int(index) if index is not None else quoted)
-            expect_name = False
-        position = match.end()
-    if not steps or expect_name:
-        raise ValueError(f"malformed path {path!r}")
-    return tuple(steps)
-
-
-def compile_path(path: str | tuple[Step, ...]) -> Callable[[Any], Any]:
-    """A getter for a path: the value there, or None when anything on the way is missing or
-    of the wrong type (a key into a list, an index into an object or a string)."""
-    steps = parse_path(path) if isinstance(path, str) else path
-    if not steps:
-        return lambda record: record
-    if len(steps) == 1 and isinstance(steps[0], str):
-        (key,) = steps
-
-        def get_key(record: Any) -> Any:
-            return record.get(key) if isinstance(record, dict) else None
-
-        return get_key
-    if len(steps) == 2 and all(isinstance(step, str) for step in steps):
-        first, second = steps
-
-        def get_two_keys(record: Any) -> Any:
-            if isinstance(record, dict):
-                value = record.get(first)
-                if isinstance(value, dict):
-                    return value.get(second)
-            return None
-
-        return get_two_keys
-
-    def get(record: Any) -> Any:
-        value = record
-        for step in steps:
-            if step.__class__ is int:
-                if not isinstance(value, list | tuple):
-                    return None
-                try:
-                    value = value[step]
-                except IndexError:
-                    return None
-            elif isinstance(value, dict):
-                value = value.get(step)
-            else:
-                return None
-        return value
-
-    return get
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,7 +37,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.connector import Page
-from runner.mapping import compile_path, plain
+from runner.mapping import plain
+from runner.paths import compile_path
 from runner.spec.build import build_mock_fields
 from runner.spec.model import ConnectorSpec, MappingSpec, MockFieldSpec, OperationSpec, SpecSet
 from runner.templating import compile_expression, compile_template

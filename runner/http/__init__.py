@@ -20,7 +20,8 @@ from runner.http.paginate import (
     walk,
 )
 from runner.http.ratelimit import RateLimiter
-from runner.http.response import Response, get_path
+from runner.http.response import Response
+from runner.paths import get_path
 
 __all__ = [
     "AUTH_KINDS",

@@ -42,7 +42,8 @@ from runner import __version__
 from runner.errors import PermanentError, RetryLater, TransientError
 from runner.http.auth import Auth, Call
 from runner.http.ratelimit import RateLimiter
-from runner.http.response import Response, get_path
+from runner.http.response import Response
+from runner.paths import get_path
 from runner.redact import redact, redact_url
 from runner.spec.model import ResponseSpec, RetrySpec, TimeoutSpec
 

@@ -33,7 +33,8 @@ from typing import Any, ClassVar
 import httpx
 
 from runner.errors import PermanentError
-from runner.http.response import Response, get_path
+from runner.http.response import Response
+from runner.paths import get_path
 from runner.redact import redact_url
 from runner.spec.model import PaginateSpec
 

@@ -7,28 +7,6 @@ from typing import Any
 
 import httpx
 
-_MISSING = object()
-
-
-def get_path(data: Any, path: str | None, default: Any = None) -> Any:
-    """Read a dotted path (`a.b.0.c`); "" or "." is the data itself; missing -> default."""
-    if path is None:
-        return default
-    if path in ("", "."):
-        return data
-    current = data
-    for part in path.split("."):
-        if isinstance(current, dict):
-            current = current.get(part, _MISSING)
-        elif isinstance(current, list) and part.lstrip("-").isdigit():
-            index = int(part)
-            current = current[index] if -len(current) <= index < len(current) else _MISSING
-        else:
-            return default
-        if current is _MISSING:
-            return default
-    return current
-
 
 def as_records(value: Any) -> list:
     """The record list found at a path: a list as is, a lone object as one record, else []."""

@@ -13,9 +13,7 @@ from runner.mapping import (
     HASH_COLUMN,
     Reject,
     compile_mapping,
-    compile_path,
     content_hash,
-    parse_path,
     to_boolean,
     to_datetime,
     to_decimal,
@@ -23,6 +21,7 @@ from runner.mapping import (
     to_list,
     to_string,
 )
+from runner.paths import compile_path, parse_path
 from runner.spec.model import FieldSpec, MappingSpec
 from runner.templating import UnsafeTemplate
 
