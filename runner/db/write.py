@@ -31,12 +31,14 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Column,
+    ColumnElement,
     Connection,
     Integer,
     Numeric,
     String,
     Table,
     and_,
+    any_,
     bindparam,
     func,
     insert,
@@ -45,6 +47,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from runner.db.tables import activity_logs, imported_products, orders, sync_rejects
@@ -291,10 +294,17 @@ def fetch_existing(
     stmt = select(*wanted).where(
         table.c.user_id == user_id,
         table.c[target.scope_column] == scope_id,
-        key_col.in_(bindparam("keys", expanding=True)),
+        _key_in(conn, key_col),
     )
     result = conn.execute(stmt, {"keys": list(keys)})
     return {row[0]: dict(row._mapping) for row in result}
+
+
+def _key_in(conn: Connection, key_col: Column) -> ColumnElement[bool]:
+    """`key IN (:keys)`: one array parameter on Postgres, expanded elsewhere."""
+    if conn.dialect.name == "postgresql":
+        return key_col == any_(bindparam("keys", type_=ARRAY(String)))
+    return key_col.in_(bindparam("keys", expanding=True))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,7 +381,7 @@ def mark_rows_checked(
         .where(
             table.c.user_id == user_id,
             table.c[target.scope_column] == scope_id,
-            table.c[target.key_column].in_(bindparam("keys", expanding=True)),
+            _key_in(conn, table.c[target.key_column]),
         )
         .values(last_synced_at=now)
     )
@@ -493,7 +503,7 @@ def _sqlite_update(
     key_name = target.key_column
     keys = [row[key_name] for row in rows]
     in_scope = and_(table.c.user_id == user_id, table.c[target.scope_column] == scope_id)
-    key_in = table.c[key_name].in_(bindparam("keys", expanding=True))
+    key_in = _key_in(conn, table.c[key_name])
     counts = WriteCounts()
     if columns:
         values: dict[str, Any] = {name: bindparam(f"v_{name}") for name in columns}
@@ -599,24 +609,30 @@ def _pg_upsert(
 ) -> WriteCounts:
     key_name = target.key_column
     data_columns = [name for name in columns if name != key_name]
-    stage = _stage(conn, target, rows, data_columns)
+    # Unchanged rows are left out first (one SELECT of the batch's hashes): they cost no
+    # COPY, and ON CONFLICT would lock, that is write, every row it meets.
+    hashes = fetch_existing(
+        conn, target, [row[key_name] for row in rows], user_id=user_id, scope_id=scope_id
+    )
+    changed = [
+        row
+        for row in rows
+        if (before := hashes.get(row[key_name])) is None
+        or before["content_hash"] != row.get("content_hash")
+    ]
+    if not changed:
+        return WriteCounts(unchanged=len(rows))
+    stage = _stage(conn, target, changed, data_columns)
     q = lambda name: _quote(conn, name)  # noqa: E731
     copied = [key_name, "content_hash", *data_columns]
     insert_cols = ["user_id", target.scope_column, *copied, "last_synced_at", "created_at"]
     insert_cols.append("updated_at")
-    ids = ["CAST(:user_id AS VARCHAR)", "CAST(:scope_id AS VARCHAR)"]
-    select_cols = [*ids, *(f"s.{q(c)}" for c in copied), ":now", ":now", ":now"]
+    select_cols = [":user_id", ":scope_id", *(f"s.{q(c)}" for c in copied), ":now", ":now", ":now"]
     set_cols = [*data_columns, "content_hash", "last_synced_at", "updated_at"]
     sql = (
         f"WITH up AS (INSERT INTO {q(target.table.name)} AS t "
         f"({', '.join(q(c) for c in insert_cols)}) "
         f"SELECT {', '.join(select_cols)} FROM {stage} s "
-        # Unchanged rows are left out first, since ON CONFLICT would lock (write) them. A
-        # scalar subquery is one unique-index probe per row whatever the table statistics
-        # say (NOT EXISTS becomes an anti-join whose plan depends on them).
-        f"WHERE s.content_hash IS DISTINCT FROM (SELECT e.content_hash FROM "
-        f"{q(target.table.name)} e WHERE e.user_id = :user_id AND "
-        f"e.{q(target.scope_column)} = :scope_id AND e.{q(key_name)} = s.{q(key_name)}) "
         f"ON CONFLICT ({', '.join(q(c) for c in target.conflict_columns)}) DO UPDATE SET "
         + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in set_cols)
         + " WHERE t.content_hash IS DISTINCT FROM excluded.content_hash"
