@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from runner.clock import FakeClock
 from runner.db.tables import activity_logs, imported_products, orders, sync_rejects
-from runner.errors import JobFailed
+from runner.errors import JobFailed, JobInterrupted
 from runner.handlers import Job, JobContext, get_handler
 from runner.sync import run_job
 from runner.sync.accounts import UnknownAccount
@@ -384,3 +384,20 @@ def test_the_handler_runs_a_claimed_job(engine, specs, start_server):
         ).one()
     assert entry.job_id == job.id and entry.user_id == "user-a" and entry.created_at == T0
     assert orders is not None
+
+
+def test_an_interrupted_job_stops_fetching_at_once(engine, specs, start_server):
+    server = start_server(EditedBigBuy(products=20_000))
+    add_supplier(engine, "bb", "bigbuy", base_url=server.base_url)
+    calls = []
+
+    def checkpoint() -> None:
+        calls.append(1)
+        if len(calls) > 3:  # the job start, the account, the step, then the first page
+            raise JobInterrupted("worker stopping (SIGTERM)")
+
+    with pytest.raises(JobInterrupted):
+        sync(engine, specs, "supplier_api", checkpoint=checkpoint)
+    # The fetch thread stopped a few pages ahead (bounded queue), not at page 20.
+    assert 1 <= len(server.requests) <= 5
+    assert count(engine, activity_logs) == 0
