@@ -269,12 +269,10 @@ class _Sync:
         }
         spec = self._spec(account)
         steps = spec.syncs.get(self.request.sync_type, ()) if spec is not None else ()
-        skip = None
+        skip = None  # a missing spec is a failure, below
         if not account.active:
             skip = f"the account is {account.status}"
-        elif spec is None:
-            skip = None  # a missing spec is a failure, below
-        elif not steps:
+        elif spec is not None and not steps:
             skip = f"{account.spec_name} declares no steps for {self.request.sync_type}"
         if skip:
             result.update(status="skipped", reason=skip)
@@ -457,43 +455,51 @@ class _Sync:
                 mapped, bad = mapping.map_page(page.records)
                 yield len(page.records), mapped, bad
 
-        with _Prefetch(mapped_pages()) as stream:
-            for size, mapped, bad in stream:
-                self.checkpoint()
-                pages += 1
-                fetched += size
-                rows.extend(mapped)
-                rejected += len(bad)
-                rejects.extend(self._mapping_reject(account, name, r) for r in bad)
-                if len(rows) >= self.batch_rows or len(rejects) >= self.batch_rows:
-                    flush()
-                self.progress.update(label, fetched, pages)
-        flush()
-        self.progress.finish(label, fetched, pages)
+        def summary(status: str) -> dict[str, Any]:
+            return {
+                "operation": op.name,
+                "mapping": mapping_name,
+                "mode": "upsert" if upsert else "update",
+                "status": status,
+                "fetched": fetched,
+                **counts.as_dict(),
+                "rejected": rejected,
+                "requests": connector.requests - requests_before,
+                "seconds": round(time.perf_counter() - started, 3),
+            }
 
-        result = {
-            "operation": op.name,
-            "mapping": mapping_name,
-            "mode": "upsert" if upsert else "update",
-            "status": "ok",
-            "fetched": fetched,
-            **counts.as_dict(),
-            "rejected": rejected,
-            "requests": connector.requests - requests_before,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
+        try:
+            with _Prefetch(mapped_pages()) as stream:
+                for size, mapped, bad in stream:
+                    self.checkpoint()
+                    pages += 1
+                    fetched += size
+                    rows.extend(mapped)
+                    rejected += len(bad)
+                    rejects.extend(self._mapping_reject(account, name, r) for r in bad)
+                    if len(rows) >= self.batch_rows or len(rejects) >= self.batch_rows:
+                        flush()
+                    self.progress.update(label, fetched, pages)
+            flush()
+        except JobInterrupted:
+            raise
+        except Exception as exc:  # keep what the step did before it failed
+            raise _StepResultError(summary("failed"), exc) from exc
+        finally:
+            self.progress.finish(label, fetched, pages)
+
         ratio = step.max_reject_ratio
         if ratio is None:
             ratio = sync_type.max_reject_ratio
         if fetched and rejected / fetched > ratio:
-            result["status"] = "failed"
             raise _StepResultError(
-                result,
+                summary("failed"),
                 StepFailed(
                     f"{rejected} of {fetched} records rejected ({rejected / fetched:.0%}), "
                     f"more than the allowed {ratio:.0%}; see sync_rejects"
                 ),
             )
+        result = summary("ok")
         self._log(
             logging.INFO,
             "step.finished",
