@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
-from runner.commands.spec import SPECS_OPTION
-from runner.errors import ExitCode, SpecError, SyncRunnerError
-from runner.logs import configure_from, log_options
-
-DATABASE_OPTION = click.option(
-    "--database-url",
-    default=None,
-    metavar="URL",
-    help="Database (default: $DATABASE_URL, else database.url in runner.yaml).",
+from runner.commands.common import (
+    DATABASE_URL_OPTION,
+    JSON_OPTION,
+    cli_errors,
+    fail,
+    open_database,
+    open_settings,
+    to_json,
 )
-
-
-def _settings(specs_dir: Path | None, database_url: str | None):
-    from runner.config import load_settings
-
-    try:
-        return load_settings(specs_dir, database_url)
-    except SpecError as exc:
-        for issue in exc.errors:
-            click.echo(str(issue), err=True)
-        click.echo(f"{len(exc.errors)} error(s): fix them first (sync-runner validate)", err=True)
-        raise SystemExit(ExitCode.BAD_INPUT) from None
+from runner.commands.spec import SPECS_OPTION
+from runner.errors import ExitCode
+from runner.logs import log_options
 
 
 @click.command()
@@ -62,8 +51,8 @@ def _settings(specs_dir: Path | None, database_url: str | None):
     help="Use mock records generated from the mappings instead of the real APIs.",
 )
 @SPECS_OPTION
-@DATABASE_OPTION
-@click.option("--json", "as_json", is_flag=True, help="Print the result (and diff) as JSON.")
+@DATABASE_URL_OPTION
+@JSON_OPTION
 @log_options
 def sync(
     user_id: str,
@@ -91,19 +80,11 @@ def sync(
       sync-runner sync --user u-42 --type supplier_api --supplier 7b0c9e4e-... --offline
       sync-runner sync --user u-42 --type order_sync --json
     """
-    from runner.db.engine import connect_or_exit
     from runner.errors import JobFailed
     from runner.progress import Progress
     from runner.sync.diff import format_entry
     from runner.sync.engine import SyncRequest, run_sync
     from runner.sync.report import format_table, summary_rows
-
-    settings = _settings(specs_dir, database_url)
-    configure_from(settings.specs, log_format, log_level)
-    if sync_type not in settings.specs.sync_types:
-        known = ", ".join(sorted(settings.specs.sync_types))
-        click.echo(f"unknown sync type {sync_type!r} (known: {known})", err=True)
-        raise SystemExit(ExitCode.BAD_INPUT)
 
     diff: list[dict] = []
 
@@ -121,8 +102,12 @@ def sync(
         offline=offline,
     )
     failed = None
-    try:
-        engine = connect_or_exit(settings.database_url)
+    with cli_errors():
+        settings = open_settings(specs_dir, database_url, log_format, log_level)
+        if sync_type not in settings.specs.sync_types:
+            known = ", ".join(sorted(settings.specs.sync_types))
+            raise fail(f"unknown sync type {sync_type!r} (known: {known})", ExitCode.BAD_INPUT)
+        engine = open_database(settings)
         try:
             result = run_sync(
                 engine,
@@ -135,11 +120,8 @@ def sync(
             result, failed = exc.result_data, exc
         finally:
             engine.dispose()
-    except SyncRunnerError as exc:
-        click.echo(str(exc), err=True)
-        raise SystemExit(exc.exit_code) from None
     if as_json:
-        click.echo(json.dumps({**result, "diff": diff} if dry_run else result, indent=2))
+        click.echo(to_json({**result, "diff": diff} if dry_run else result))
     else:
         if dry_run:
             click.echo("Dry run: nothing was written. Counts say what a real run would do.")
@@ -150,7 +132,7 @@ def sync(
 
 
 @click.command()
-@DATABASE_OPTION
+@DATABASE_URL_OPTION
 @SPECS_OPTION
 @log_options
 def demo(
@@ -165,7 +147,8 @@ def demo(
     AliExpress supplier account and a Shopify and a WooCommerce shop with orders (all in
     mock mode: records come from the mappings' `mock:` sections), enqueues one job of each
     sync type, runs them through the real worker, and prints what each job did. Running it
-    again does no harm: the second run finds everything up to date.
+    again does no harm: nothing is inserted twice, and orders already delivered or
+    cancelled are left alone.
 
     \b
     Examples:
@@ -175,13 +158,9 @@ def demo(
     """
     from runner.demo import run_demo
 
-    settings = _settings(specs_dir, database_url)
-    # The summary tells the story; per-step logs only when asked for (--log-level info).
-    configure_from(settings.specs, log_format, log_level or "warning")
-    try:
+    with cli_errors():
+        # The summary tells the story; per-step logs only when asked (--log-level info).
+        settings = open_settings(specs_dir, database_url, log_format, log_level or "warning")
         ok = run_demo(settings.specs, settings.database_url, echo=click.echo)
-    except SyncRunnerError as exc:
-        click.echo(str(exc), err=True)
-        raise SystemExit(exc.exit_code) from None
     if not ok:
         raise SystemExit(ExitCode.UNEXPECTED)
