@@ -12,7 +12,7 @@ database on 127.0.0.1:5432, created and dropped here, and a fresh SQLite file), 
 
 Each run is repeated `--runs` times; the median is reported: products/s over the job's own
 duration (claim to finish, as the job's outcome reports it), the process's wall time, and
-the peak RSS of the runner process (`wait4` rusage of that very child).
+the peak RSS of the runner process (its VmHWM, read as it exits).
 
 In the same run, the floor, from the same fake and the same pages:
 - fetch: httpx GET of every page and `json.loads` of the body, nothing else;
@@ -264,22 +264,50 @@ def rows_updated_since(engine: Any, since: datetime) -> int:
 # One job through the CLI
 
 
+# Runs `python -m runner ...` and, at exit, writes the process's own peak RSS (VmHWM, the
+# high-water mark of its memory map) to $SYNC_BENCH_RSS_FILE. The rusage of a child is no
+# good here: Linux carries the parent's peak over into a forked child's `ru_maxrss`.
+RUNNER_WITH_PEAK_RSS = """
+import atexit, os, runpy, sys
+
+def _peak():
+    with open("/proc/self/status") as status:
+        kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["SYNC_BENCH_RSS_FILE"], "w") as out:
+        out.write(str(kb))
+
+atexit.register(_peak)
+sys.argv[0] = "sync-runner"
+runpy.run_module("runner", run_name="__main__")
+"""
+
+
 def run_child(
     command: Sequence[str], env: dict[str, str] | None = None
 ) -> tuple[str, float, float]:
-    """Run a command to its end; (stdout, wall seconds, peak RSS in MB of that process)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Run a command to its end; (stdout, wall seconds, peak RSS in MB). A command that
+    starts with `python -m runner` is run so that the peak RSS is its own (else 0)."""
+    command = list(command)
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile("r") as rss,
+    ):
+        if command[1:3] == ["-m", "runner"]:
+            command[1:3] = ["-c", RUNNER_WITH_PEAK_RSS]
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err, env=env or _env())
-        _, status, usage = os.wait4(process.pid, 0)
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=out, stderr=err, env=env or _env(SYNC_BENCH_RSS_FILE=rss.name)
+        )
+        process.wait()
         wall = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
+        peak_kb = int(rss.read() or 0)
     if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[2:5])} exited {process.returncode}:\n{stderr}")
-    return stdout, wall, usage.ru_maxrss / 1024
+        raise RuntimeError(f"{' '.join(command[3:5])} exited {process.returncode}:\n{stderr}")
+    return stdout, wall, peak_kb / 1024
 
 
 def run_job(engine: Any, url: str) -> JobRun:

@@ -38,6 +38,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     case,
     exists,
     func,
@@ -138,6 +139,7 @@ class Queue:
         self.spec = spec or QueueSpec()
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()
+        self._claim_statements: dict[tuple[str, bool], Any] = {}
 
     # -----------------------------------------------------------------------------------------
     # Enqueue
@@ -232,7 +234,7 @@ class Queue:
         for _ in range(CLAIM_CONFLICT_RETRIES):
             try:
                 with self.engine.begin() as conn:
-                    row = conn.execute(self._claim_statement(conn, worker_id, job_id)).first()
+                    row = conn.execute(*self._claim_statement(conn, worker_id, job_id)).first()
             except IntegrityError as exc:
                 # Postgres only: another worker claimed a job with the same concurrency key
                 # while we picked ours (SKIP LOCKED cannot see uncommitted claims). Retry;
@@ -244,41 +246,26 @@ class Queue:
         log.warning("claim gave up after %d key conflicts", CLAIM_CONFLICT_RETRIES)
         return None
 
-    def _claim_statement(self, conn: Connection, worker_id: str, job_id: str | None):
-        now = self.clock.now()
-        cand = import_jobs.alias("candidate")
-        other = import_jobs.alias("other")
-        key_is_running = exists().where(
-            other.c.status == "running", other.c.concurrency_key == cand.c.concurrency_key
-        )
-        pending = and_(cand.c.status == "pending", ~key_is_running)
-        if job_id is None:
-            pending = and_(pending, cand.c.scheduled_at <= now)
-        expired = and_(cand.c.status == "running", cand.c.lease_expires_at < now)
-        pick = (
-            select(cand.c.id)
-            .where(or_(pending, expired))
-            .order_by(cand.c.priority.desc(), cand.c.scheduled_at, cand.c.created_at, cand.c.id)
-            .limit(1)
-        )
-        if job_id is not None:
-            pick = pick.where(cand.c.id == job_id)
-        if conn.dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
-        return (
-            update(import_jobs)
-            .where(import_jobs.c.id == pick.scalar_subquery())
-            .values(
-                status="running",
-                attempts=import_jobs.c.attempts + 1,
-                locked_by=worker_id,
-                lease_expires_at=now + timedelta(seconds=self.spec.lease_seconds),
-                heartbeat_at=now,
-                started_at=now,
-                updated_at=now,
+    def _claim_statement(
+        self, conn: Connection, worker_id: str, job_id: str | None
+    ) -> tuple[Any, dict[str, Any]]:
+        """The claim and its parameters. The statement is built once per dialect and kind
+        (its values are bound parameters): a claim costs no statement construction."""
+        key = (conn.dialect.name, job_id is None)
+        stmt = self._claim_statements.get(key)
+        if stmt is None:
+            stmt = self._claim_statements[key] = _claim_statement(
+                postgres=conn.dialect.name == "postgresql", by_id=job_id is not None
             )
-            .returning(*import_jobs.c)
-        )
+        now = self.clock.now()
+        params = {
+            "claim_now": now,
+            "lease_until": now + timedelta(seconds=self.spec.lease_seconds),
+            "worker_id": worker_id,
+        }
+        if job_id is not None:
+            params["job_id"] = job_id
+        return stmt, params
 
     # -----------------------------------------------------------------------------------------
     # While running
@@ -650,6 +637,48 @@ class Queue:
             "pending_later": pending.later,
             "oldest_due_at": pending.oldest,
         }
+
+
+def _claim_statement(*, postgres: bool, by_id: bool):
+    """UPDATE the best claimable job (or the job `:job_id`) to running, RETURNING it.
+
+    Binds `claim_now`, `lease_until`, `worker_id` and, with `by_id`, `job_id`.
+    """
+    when = import_jobs.c.scheduled_at.type
+    now = bindparam("claim_now", type_=when)
+    cand = import_jobs.alias("candidate")
+    other = import_jobs.alias("other")
+    key_is_running = exists().where(
+        other.c.status == "running", other.c.concurrency_key == cand.c.concurrency_key
+    )
+    pending = and_(cand.c.status == "pending", ~key_is_running)
+    if not by_id:
+        pending = and_(pending, cand.c.scheduled_at <= now)
+    expired = and_(cand.c.status == "running", cand.c.lease_expires_at < now)
+    pick = (
+        select(cand.c.id)
+        .where(or_(pending, expired))
+        .order_by(cand.c.priority.desc(), cand.c.scheduled_at, cand.c.created_at, cand.c.id)
+        .limit(1)
+    )
+    if by_id:
+        pick = pick.where(cand.c.id == bindparam("job_id", type_=import_jobs.c.id.type))
+    if postgres:
+        pick = pick.with_for_update(skip_locked=True)
+    return (
+        update(import_jobs)
+        .where(import_jobs.c.id == pick.scalar_subquery())
+        .values(
+            status="running",
+            attempts=import_jobs.c.attempts + 1,
+            locked_by=bindparam("worker_id", type_=import_jobs.c.locked_by.type),
+            lease_expires_at=bindparam("lease_until", type_=when),
+            heartbeat_at=now,
+            started_at=now,
+            updated_at=now,
+        )
+        .returning(*import_jobs.c)
+    )
 
 
 def _check_length(what: str, value: str, limit: int) -> None:

@@ -131,7 +131,7 @@ def test_a_claim_racing_another_claim_of_the_same_key_gets_nothing(queue, engine
     result: dict = {}
     with engine.connect() as conn:
         tx = conn.begin()
-        first = conn.execute(queue._claim_statement(conn, "w1", None)).first()
+        first = conn.execute(*queue._claim_statement(conn, "w1", None)).first()
         racer = threading.Thread(target=lambda: result.setdefault("job", queue.claim("w2")))
         racer.start()
         threading.Event().wait(0.3)  # let the racer reach the lock
