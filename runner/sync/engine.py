@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from runner.clock import Clock, SystemClock
 from runner.db.write import (
@@ -331,7 +331,7 @@ class _Sync:
             account=account,
             step=step,
             activity=True,
-            exc_info=not isinstance(cause, SyncRunnerError),
+            exc_info=not isinstance(cause, SyncRunnerError | OperationalError),
         )
         return result
 
@@ -644,6 +644,8 @@ def _sum(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 def _describe(exc: BaseException) -> str:
     """One line, secrets removed: the runner's own errors by message, others with their type."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig  # the driver's message, without the SQL text and its parameters
     text = str(exc) if isinstance(exc, SyncRunnerError) else f"{type(exc).__name__}: {exc}"
     return redact(" ".join(text.split()))
 
