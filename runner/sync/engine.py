@@ -11,9 +11,10 @@ that the account's connector spec declares for the sync type:
 - the first step of a sync type that creates rows upserts; every other step updates only
   its own columns on rows that already exist (`runner.db.write`).
 
-Pages are fetched on a background thread, at most `PREFETCH_PAGES` ahead, while the current
-ones are mapped and written in batches of `batch_rows`; memory stays flat whatever the size of
-the catalogue. A connector without steps for the sync type is recorded as skipped; one
+Three stages overlap, joined by small bounded queues: a fetch thread fetches and maps pages
+(at most `PREFETCH_PAGES` ahead), the step's thread checks the rows and gathers batches of
+`batch_rows`, and a write thread writes one batch while the next is being made (at most one
+batch waits). Memory stays flat whatever the size of the catalogue. A connector without steps for the sync type is recorded as skipped; one
 account's failure is recorded and the others go on; the job then raises `JobFailed` with the
 partial result. A dry run computes the same classification (`runner.sync.diff`) and writes
 nothing at all.
@@ -426,7 +427,8 @@ class _Sync:
             )
         field_types = {f.name: f.type for f in mapping_spec.fields}
         preparer = RowPreparer(self.target, columns, field_types)
-        counts = WriteCounts()
+        writer = _Writer(sink.flush)
+        counts = writer.counts
         fetched = rejected = pages = 0
         rows: list[dict[str, Any]] = []
         rejects: list[dict[str, Any]] = []
@@ -434,7 +436,7 @@ class _Sync:
         requests_before = connector.requests
 
         def flush() -> None:
-            nonlocal rejected
+            nonlocal rejected, rows, rejects
             good, problems, duplicates = preparer.prepare(rows)
             for problem in problems:
                 rejects.append(
@@ -443,11 +445,8 @@ class _Sync:
                     )
                 )
             rejected += len(problems)
-            batch = sink.flush(good, rejects)
-            batch.duplicates += duplicates
-            counts.add(batch)
-            rows.clear()
-            rejects.clear()
+            writer.submit(good, rejects, duplicates)
+            rows, rejects = [], []
 
         def mapped_pages() -> Iterator[tuple[int, list[dict[str, Any]], list[Reject]]]:
             # Runs on the fetch thread, so that mapping overlaps the database's work.
@@ -469,7 +468,7 @@ class _Sync:
             }
 
         try:
-            with _Prefetch(mapped_pages()) as stream:
+            with _Prefetch(mapped_pages()) as stream, writer:
                 for size, mapped, bad in stream:
                     self.checkpoint()
                     pages += 1
@@ -480,7 +479,8 @@ class _Sync:
                     if len(rows) >= self.batch_rows or len(rejects) >= self.batch_rows:
                         flush()
                     self.progress.update(label, fetched, pages)
-            flush()
+                flush()
+                writer.finish()
         except JobInterrupted:
             raise
         except Exception as exc:  # keep what the step did before it failed
@@ -709,3 +709,58 @@ class _Prefetch:
         while self._thread.is_alive():
             with contextlib.suppress(queue.Empty):
                 self._queue.get(timeout=0.05)
+
+
+class _Writer:
+    """Writes batches on a background thread, in order, with at most one batch waiting.
+
+    Mapping the next batch overlaps the database's work on this one. An error in a write is
+    raised in the caller at its next `submit` or at `finish`. Leaving the `with` block early
+    drops the waiting batch and waits for the one being written, so that `counts` tells
+    exactly what was written.
+    """
+
+    def __init__(self, write: Callable[[list[Any], list[Any]], WriteCounts]) -> None:
+        self.counts = WriteCounts()
+        self._write = write
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sync-write", daemon=True)
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain: the caller raises the error at its next call
+            rows, rejects, duplicates = item
+            try:
+                batch = self._write(rows, rejects)
+            except BaseException as exc:
+                self._error = exc
+                continue
+            batch.duplicates += duplicates
+            self.counts.add(batch)
+
+    def __enter__(self) -> _Writer:
+        self._thread.start()
+        return self
+
+    def submit(self, rows: list[Any], rejects: list[Any], duplicates: int) -> None:
+        self._raise()
+        self._queue.put((rows, rejects, duplicates))
+
+    def finish(self) -> None:
+        """Wait until every batch is written; raise the first write error."""
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get_nowait()
+            self._queue.put(None)
+            self._thread.join()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
