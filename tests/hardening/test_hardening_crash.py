@@ -134,6 +134,7 @@ def test_sigkill_anywhere_then_recovery_equals_a_clean_run(
     finally:
         server.stop()
     # the kills landed at different stages: before the claim, mid-job, after the finish
+    print(f"{db_backend}: {len(outcomes)} SIGKILLs survived (status/rows at the kill): {outcomes}")
     partial = [o for o in outcomes if o.startswith("running/") and o != "running/0"]
     assert partial, outcomes  # at least one kill between batch writes
     assert len(set(outcomes)) >= 3, outcomes
