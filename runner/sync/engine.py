@@ -13,11 +13,12 @@ that the account's connector spec declares for the sync type:
 
 Three stages overlap, joined by small bounded queues: a fetch thread fetches and maps pages
 (at most `PREFETCH_PAGES` ahead), the step's thread checks the rows and gathers batches of
-`batch_rows`, and a write thread writes one batch while the next is being made (at most one
-batch waits). Memory stays flat whatever the size of the catalogue. A connector without steps for the sync type is recorded as skipped; one
-account's failure is recorded and the others go on; the job then raises `JobFailed` with the
-partial result. A dry run computes the same classification (`runner.sync.diff`) and writes
-nothing at all.
+`batch_rows`, and on Postgres a write thread writes one batch while the next is being made
+(at most one batch waits; SQLite, which works inside this process, is written inline).
+Memory stays flat whatever the size of the catalogue. A connector without steps for the sync
+type is recorded as skipped; one account's failure is recorded and the others go on; the job
+then raises `JobFailed` with the partial result. A dry run computes the same classification
+(`runner.sync.diff`) and writes nothing at all.
 """
 
 from __future__ import annotations
@@ -427,7 +428,8 @@ class _Sync:
             )
         field_types = {f.name: f.type for f in mapping_spec.fields}
         preparer = RowPreparer(self.target, columns, field_types)
-        writer = _Writer(sink.flush)
+        # SQLite works inside this process: a second thread would only contend for the GIL.
+        writer = _Writer(sink.flush, background=self.engine.dialect.name != "sqlite")
         counts = writer.counts
         fetched = rejected = pages = 0
         rows: list[dict[str, Any]] = []
@@ -717,45 +719,55 @@ class _Writer:
     Mapping the next batch overlaps the database's work on this one. An error in a write is
     raised in the caller at its next `submit` or at `finish`. Leaving the `with` block early
     drops the waiting batch and waits for the one being written, so that `counts` tells
-    exactly what was written.
+    exactly what was written. With `background=False` every batch is written at `submit`.
     """
 
-    def __init__(self, write: Callable[[list[Any], list[Any]], WriteCounts]) -> None:
+    def __init__(
+        self, write: Callable[[list[Any], list[Any]], WriteCounts], *, background: bool = True
+    ) -> None:
         self.counts = WriteCounts()
         self._write = write
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="sync-write", daemon=True)
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._run, name="sync-write", daemon=True)
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
             if self._error is not None:
                 continue  # drain: the caller raises the error at its next call
-            rows, rejects, duplicates = item
             try:
-                batch = self._write(rows, rejects)
+                self._write_one(*item)
             except BaseException as exc:
                 self._error = exc
-                continue
-            batch.duplicates += duplicates
-            self.counts.add(batch)
+
+    def _write_one(self, rows: list[Any], rejects: list[Any], duplicates: int) -> None:
+        batch = self._write(rows, rejects)
+        batch.duplicates += duplicates
+        self.counts.add(batch)
 
     def __enter__(self) -> _Writer:
-        self._thread.start()
+        if self._thread is not None:
+            self._thread.start()
         return self
 
     def submit(self, rows: list[Any], rejects: list[Any], duplicates: int) -> None:
         self._raise()
-        self._queue.put((rows, rejects, duplicates))
+        if self._thread is None:
+            self._write_one(rows, rejects, duplicates)
+        else:
+            self._queue.put((rows, rejects, duplicates))
 
     def finish(self) -> None:
         """Wait until every batch is written; raise the first write error."""
-        self._queue.put(None)
-        self._thread.join()
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
         self._raise()
 
     def __exit__(self, *exc: object) -> None:
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             with contextlib.suppress(queue.Empty):
                 self._queue.get_nowait()
             self._queue.put(None)

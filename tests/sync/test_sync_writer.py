@@ -67,3 +67,19 @@ def test_leaving_early_waits_for_the_batch_being_written_and_drops_the_waiting_o
         raise KeyboardInterrupt  # e.g. JobInterrupted from a checkpoint
     assert written == [1]  # batch 1 finished before the exit returned; batch 2 was dropped
     assert writer.counts.inserted == 1
+
+
+def test_without_a_background_thread_each_batch_is_written_at_submit() -> None:
+    written: list[int] = []
+
+    def write(rows, rejects):
+        written.append(rows[0])
+        if rows[0] == 2:
+            raise RuntimeError("disk full")
+        return WriteCounts(updated=1)
+
+    with pytest.raises(RuntimeError, match="disk full"), _Writer(write, background=False) as w:
+        w.submit([1], [], 0)
+        assert written == [1] and w.counts.updated == 1
+        w.submit([2], [], 0)
+    assert written == [1, 2]
