@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from sqlalchemy import (
@@ -56,7 +57,15 @@ from runner.db.tables import activity_logs, imported_products, orders, sync_reje
 
 INT32 = (-(2**31), 2**31 - 1)
 _stage_names = itertools.count(1)
-_JSON = json.JSONEncoder(default=str)  # one encoder: json.dumps(default=...) builds one per call
+# `json.JSONEncoder(default=str).encode` (the text COPY writes into json columns), from the
+# C encoder built once: `encode` builds one per call. Mapped values hold no cycles.
+_JSON_CHUNKS = c_make_encoder(
+    None, str, encode_basestring_ascii, None, ": ", ", ", False, False, True
+)
+
+
+def _json_text(value: Any) -> str:
+    return "".join(_JSON_CHUNKS(value, 0))
 
 
 @dataclass(frozen=True)
@@ -559,7 +568,7 @@ def _stage(
         f"SELECT {cols} FROM {q(conn, table.name)} WITH NO DATA"
     )
     json_at = [i for i, name in enumerate(names) if isinstance(table.c[name].type, JSON)]
-    dumps = _JSON.encode
+    dumps = _json_text
     values = _values_getter(names)
     dbapi = conn.connection.driver_connection
     with dbapi.cursor() as cursor, cursor.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
