@@ -56,6 +56,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from runner.db.tables import activity_logs, imported_products, orders, sync_rejects
 
 INT32 = (-(2**31), 2**31 - 1)
+_ABSENT = object()  # a key without a stored row (a stored hash may be NULL)
 _stage_names = itertools.count(1)
 # `json.JSONEncoder(default=str).encode` (the text COPY writes into json columns), from the
 # C encoder built once: `encode` builds one per call. Mapped values hold no cycles.
@@ -311,6 +312,21 @@ def fetch_existing(
     return {row[0]: dict(row._mapping) for row in result}
 
 
+def stored_hashes(
+    conn: Connection, target: Target, keys: Sequence[str], *, user_id: str, scope_id: str
+) -> dict[str, str | None]:
+    """key -> stored `content_hash` of this user's and scope's rows among `keys`, one SELECT
+    (`fetch_existing` without a dict per row: an upsert reads a whole batch of them)."""
+    table = target.table
+    key_col = table.c[target.key_column]
+    stmt = select(key_col, table.c.content_hash).where(
+        table.c.user_id == user_id,
+        table.c[target.scope_column] == scope_id,
+        _key_in(conn, key_col),
+    )
+    return {key: digest for key, digest in conn.execute(stmt, {"keys": list(keys)})}
+
+
 def _key_in(conn: Connection, key_col: Column) -> ColumnElement[bool]:
     """`key IN (:keys)`: one array parameter on Postgres, expanded elsewhere."""
     if conn.dialect.name == "postgresql":
@@ -331,13 +347,20 @@ def upsert_batch(
     scope_id: str,
     columns: Sequence[str],
     now: datetime,
+    probe: bool = True,
 ) -> WriteCounts:
     """Insert new keys, rewrite rows whose content hash changed. `rows` must have unique keys
-    (see `RowPreparer`) and carry `content_hash`."""
+    (see `RowPreparer`) and carry `content_hash`.
+
+    On Postgres, `probe` first reads the batch's stored hashes so that unchanged rows are
+    neither copied nor locked; without it every row goes through the upsert, which still
+    rewrites only rows whose hash differs and counts exactly. A caller skips the probe while
+    its batches find no existing rows (a first sync), where the probe only costs a SELECT.
+    """
     if not rows:
         return WriteCounts()
     if conn.dialect.name == "postgresql":
-        return _pg_upsert(conn, target, rows, user_id, scope_id, columns, now)
+        return _pg_upsert(conn, target, rows, user_id, scope_id, columns, now, probe)
     return _sqlite_upsert(conn, target, rows, user_id, scope_id, columns, now)
 
 
@@ -404,10 +427,13 @@ def analyze(conn: Connection, target: Target) -> None:
 
     After a bulk insert the statistics still describe a small table, and the planner may
     then probe the wrong index once per row (quadratic); the writer calls this as a step's
-    inserted rows grow (see `runner.sync.engine`).
+    inserted rows grow (see `runner.sync.engine`). Only the columns that the writes'
+    lookups filter on (user, scope, key) are sampled: a quarter of the cost of the whole
+    table, whose wide text columns autovacuum refreshes in its own time.
     """
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"ANALYZE {_quote(conn, target.table.name)}")
+        names = ", ".join(_quote(conn, name) for name in target.conflict_columns)
+        conn.exec_driver_sql(f"ANALYZE {_quote(conn, target.table.name)} ({names})")
 
 
 def insert_rejects(conn: Connection, rejects: Sequence[Mapping[str, Any]]) -> None:
@@ -450,16 +476,16 @@ def _sqlite_upsert(
 ) -> WriteCounts:
     table = target.table
     key_name = target.key_column
-    existing = fetch_existing(
+    existing = stored_hashes(
         conn, target, [row[key_name] for row in rows], user_id=user_id, scope_id=scope_id
     )
     counts = WriteCounts()
     to_write = []
     for row in rows:
-        before = existing.get(row[key_name])
-        if before is None:
+        before = existing.get(row[key_name], _ABSENT)
+        if before is _ABSENT:
             counts.inserted += 1
-        elif before["content_hash"] != row.get("content_hash"):
+        elif before != row.get("content_hash"):
             counts.updated += 1
         else:
             counts.unchanged += 1
@@ -617,22 +643,22 @@ def _pg_upsert(
     scope_id: str,
     columns: Sequence[str],
     now: datetime,
+    probe: bool,
 ) -> WriteCounts:
     key_name = target.key_column
     data_columns = [name for name in columns if name != key_name]
-    # Unchanged rows are left out first (one SELECT of the batch's hashes): they cost no
-    # COPY, and ON CONFLICT would lock, that is write, every row it meets.
-    hashes = fetch_existing(
-        conn, target, [row[key_name] for row in rows], user_id=user_id, scope_id=scope_id
-    )
-    changed = [
-        row
-        for row in rows
-        if (before := hashes.get(row[key_name])) is None
-        or before["content_hash"] != row.get("content_hash")
-    ]
-    if not changed:
-        return WriteCounts(unchanged=len(rows))
+    changed = rows
+    if probe:
+        # Unchanged rows are left out first (one SELECT of the batch's hashes): they cost no
+        # COPY, and ON CONFLICT would lock, that is write, every row it meets.
+        hashes = stored_hashes(
+            conn, target, [row[key_name] for row in rows], user_id=user_id, scope_id=scope_id
+        )
+        changed = [
+            row for row in rows if hashes.get(row[key_name], _ABSENT) != row.get("content_hash")
+        ]
+        if not changed:
+            return WriteCounts(unchanged=len(rows))
     stage = _stage(conn, target, changed, data_columns)
     q = lambda name: _quote(conn, name)  # noqa: E731
     copied = [key_name, "content_hash", *data_columns]

@@ -140,13 +140,17 @@ class _DatabaseSink:
     clock: Clock
     inserted: int = 0
     analyzed_at: int = 0  # `inserted` when the statistics were last refreshed
+    probe: bool = True  # read stored hashes before the next upsert (see upsert_batch)
 
     def flush(self, rows: list[dict[str, Any]], rejects: list[dict[str, Any]]) -> WriteCounts:
         now = self.clock.now()
         scope = {"user_id": self.user_id, "scope_id": self.scope_id, "now": now}
+        probe = self.upsert and self.probe
         with self.engine.begin() as conn:
             if self.upsert:
-                counts = upsert_batch(conn, self.target, rows, columns=self.columns, **scope)
+                counts = upsert_batch(
+                    conn, self.target, rows, columns=self.columns, probe=probe, **scope
+                )
                 if self.lookup:
                     keys = [row[self.target.key_column] for row in rows]
                     mark_rows_checked(conn, self.target, keys, **scope)
@@ -165,11 +169,14 @@ class _DatabaseSink:
             insert_rejects(conn, rejects)
         self.inserted += counts.inserted
         if self.inserted >= ANALYZE_AFTER_ROWS and self.inserted >= 8 * self.analyzed_at:
-            # Statistics of a table that just grew mislead the planner (see write.analyze);
-            # refreshing them at 1k, 8k, 64k, ... inserted rows keeps the cost logarithmic.
+            # Statistics of a table that just grew mislead the planner (see write.analyze):
+            # refreshed at 1k, 8k, 64k, ... inserted rows, the cost stays logarithmic. The
+            # next job's probe needs them even when this step's batches skip theirs.
             with self.engine.begin() as conn:
                 analyze(conn, self.target)
             self.analyzed_at = self.inserted
+        # Probe again as soon as a batch met existing rows; a batch of new rows only, none.
+        self.probe = counts.inserted < len(rows)
         return counts
 
 

@@ -37,10 +37,17 @@ def product(n: int, *, price: str = "10.00", name: str | None = None) -> dict:
     return row
 
 
-def upsert(engine, rows, *, user="u1", supplier="s1", now=T0):
+def upsert(engine, rows, *, user="u1", supplier="s1", now=T0, probe=True):
     with engine.begin() as conn:
         return upsert_batch(
-            conn, PRODUCTS, rows, user_id=user, scope_id=supplier, columns=COLUMNS, now=now
+            conn,
+            PRODUCTS,
+            rows,
+            user_id=user,
+            scope_id=supplier,
+            columns=COLUMNS,
+            now=now,
+            probe=probe,
         )
 
 
@@ -70,6 +77,19 @@ def test_upsert_inserts_then_only_changed_hashes(engine):
     assert rows["2"].created_at == T0 and rows["2"].last_synced_at == T1
     assert rows["1"].updated_at == T0 and rows["6"].created_at == T1
     assert rows["3"].image_urls == ["https://img/3.jpg"]
+
+
+def test_upsert_without_the_probe_counts_and_writes_the_same(engine):
+    # A first sync skips the probe of stored hashes; the upsert alone must still rewrite
+    # only changed hashes and count exactly what it did.
+    upsert(engine, [product(n) for n in range(1, 6)], probe=False)
+    changed = [product(n, price="12.50" if n in (2, 4) else "10.00") for n in range(1, 8)]
+    counts = upsert(engine, changed, now=T1, probe=False)
+    assert (counts.inserted, counts.updated, counts.unchanged) == (2, 2, 3)
+    rows = rows_of(engine)
+    assert rows["2"].price == Decimal("12.50") and rows["2"].updated_at == T1
+    assert rows["1"].updated_at == T0 and rows["1"].last_synced_at == T0
+    assert rows["7"].created_at == T1 and len(rows) == 7
 
 
 def test_upsert_never_touches_another_user(engine):
