@@ -58,20 +58,28 @@ def test_a_big_catalogue_with_flaky_pages_syncs_every_row(db_url, engine, make_s
     assert set(stored) == {("user-a", "acme-1", f"AC-{n:06d}") for n in range(1, total + 1)}
 
 
+RETRY_DELAY = 1.5
+
+
 def test_a_supplier_down_past_the_retry_budget_fails_then_a_later_run_succeeds(
     db_url, engine, make_specs
 ):
     server = CatalogServer(products=1200, fail_all=True).start()
     try:
-        specs = acme_project(make_specs, {"queue": QUICK_QUEUE, "schedules": []})
+        backoff = {"base_seconds": RETRY_DELAY, "max_seconds": RETRY_DELAY, "jitter": 0}
+        queue_spec = {**QUICK_QUEUE, "backoff": backoff}
+        specs = acme_project(make_specs, {"queue": queue_spec, "schedules": []})
         add_acme(engine, "acme-1", server)
         queue = Queue(engine)
         job_id = queue.enqueue(
             "user-a", "supplier_api", supplier_id="acme-1", max_attempts=2
         ).job_id
         common = ["--specs", str(specs), "--database-url", db_url]
-        for attempt in (1, 2):  # each run makes one attempt; the retry is due 10 ms later
-            time.sleep(0.05)
+        # Each run makes one attempt: the retry is due RETRY_DELAY later, long after the run
+        # that failed has found nothing else to claim and exited.
+        for attempt in (1, 2):
+            if attempt == 2:
+                time.sleep(RETRY_DELAY + 0.1)
             down = cli("run", "--no-maintenance", "--fail-on-job-error", *common)
             assert down.returncode == 1, down.stderr  # documented: a job error with the flag
             assert f"attempt {attempt}: {('retry', 'failed')[attempt - 1]}" in down.stdout
