@@ -183,8 +183,9 @@ class MockFieldSpec:
     """One generated source field. Exactly one generator key is set.
 
     Generators: sequence {start, step}, choice [..], integer {min, max}, decimal {min, max,
-    places}, words {lists, count}, template "...", expr "...", value <const>, list {count,
-    item: {field specs}} (nested records), object {field specs}.
+    places, as_string}, words [[...], [...]] (one pick per list, joined by a space),
+    template "...", expr "...", value <const>, list {count, item: {field specs}} (nested
+    records), object {field specs}.
     """
 
     name: str
