@@ -9,8 +9,9 @@ A sync step writes a batch of mapped rows into its target table in one of two wa
 
 Postgres copies the batch into a temporary staging table (COPY) and runs one set-based
 statement (an upsert first reads the batch's stored hashes in one SELECT, so that unchanged
-rows are neither copied nor locked); SQLite runs one `executemany` inside the caller's
-transaction, after one SELECT that tells new, changed and unchanged rows apart. Every statement
+rows are neither copied nor locked, unless the caller knows there are none: `probe`); SQLite
+runs one `executemany` inside the caller's transaction, after one SELECT that tells new,
+changed and unchanged rows apart. Every statement
 filters on the job's `user_id`, so a job never reads or writes another user's rows.
 `updated_at` and `last_synced_at` move only on a real change (and `last_synced_at` on rows a
 lookup step checked, see `mark_rows_checked`).
