@@ -1,7 +1,9 @@
 """The HTTP client of one connector account for one run: httpx, retries, rate limit, rules.
 
-One `httpx.Client` (keep-alive pool, explicit connect/read timeouts, no cookies, no redirects)
-serves every request of the account. Each logical call goes through `HttpClient.request`:
+Keep-alive connections (explicit connect/read timeouts, no cookies, no redirects) serve every
+request of the account; each is its own `httpx.Client`, lent to one thread per request
+(`runner.http.pool` says why one shared httpx pool is not used). Each logical call goes
+through `HttpClient.request`:
 
 1. wait for a rate-limit slot; let the auth kind add headers, params or a signature;
 2. send, streaming the body into memory up to `max_body_bytes` (bigger bodies are refused);
@@ -41,6 +43,7 @@ import httpx
 from runner import __version__
 from runner.errors import PermanentError, RetryLater, TransientError
 from runner.http.auth import Auth, Call
+from runner.http.pool import ClientPool
 from runner.http.ratelimit import RateLimiter
 from runner.http.response import Response
 from runner.paths import get_path
@@ -128,22 +131,27 @@ class HttpClient:
             else None
         )
         timeouts = timeouts or TimeoutSpec()
-        no_cookies = http.cookiejar.CookieJar(
-            policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+        timeout = httpx.Timeout(
+            connect=timeouts.connect, read=timeouts.read, write=timeouts.read, pool=timeouts.read
         )
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(
-                connect=timeouts.connect,
-                read=timeouts.read,
-                write=timeouts.read,
-                pool=timeouts.read,
-            ),
-            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
-            headers={"User-Agent": f"sync-runner/{__version__}", "Accept": "application/json"},
-            cookies=no_cookies,
-            follow_redirects=False,
-            transport=transport,
-        )
+        verify = httpx.create_ssl_context()  # loaded once, shared by the clients
+        headers = {"User-Agent": f"sync-runner/{__version__}", "Accept": "application/json"}
+
+        def make() -> httpx.Client:
+            no_cookies = http.cookiejar.CookieJar(
+                policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+            )
+            return httpx.Client(
+                timeout=timeout,
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                headers=headers,
+                cookies=no_cookies,
+                follow_redirects=False,
+                verify=verify,
+                transport=transport,  # a given transport is shared: it must be thread-safe
+            )
+
+        self._clients = ClientPool(pool_size, make, timeout=timeouts.read)
         self._lock = threading.Lock()
         self.requests = 0
 
@@ -202,28 +210,29 @@ class HttpClient:
             self._fail_or_wait(outcome, where, attempt, shown, sent)
 
     def close(self) -> None:
-        self._client.close()
+        self._clients.close()
 
     # -- internals ----------------------------------------------------------------------------
 
     def _send(self, call: Call, url: httpx.URL) -> tuple[int, httpx.Headers, bytes]:
-        request = self._client.build_request(
-            call.method, url, headers=call.headers, json=call.json, data=call.data
-        )
-        response = self._client.send(request, stream=True)
-        try:
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_body_bytes:
-                raise BodyTooLarge(self._too_large(int(declared)))
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > self.max_body_bytes:
-                    raise BodyTooLarge(self._too_large(size))
-                chunks.append(chunk)
-        finally:
-            response.close()
+        with self._clients.lease() as client:
+            request = client.build_request(
+                call.method, url, headers=call.headers, json=call.json, data=call.data
+            )
+            response = client.send(request, stream=True)
+            try:
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > self.max_body_bytes:
+                    raise BodyTooLarge(self._too_large(int(declared)))
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        raise BodyTooLarge(self._too_large(size))
+                    chunks.append(chunk)
+            finally:
+                response.close()
         return response.status_code, response.headers, b"".join(chunks)
 
     def _too_large(self, size: int) -> str:
