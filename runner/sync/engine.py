@@ -529,16 +529,12 @@ class _Sync:
             yield from connector.list(op_name)
             return
         if step.ids_from:
-            # One list page of ids at a time: the list request never runs while that page's
-            # lookups are in flight on the same client.
-            for page in connector.list(step.ids_from):
-                ids = [connector.id_of(step.ids_from, record) for record in page.records]
-                ids = [value for value in ids if value is not None]
-                if ids:
-                    yield from connector.lookup(op_name, ids)
+            # The list streams while its ids' lookups are in flight (the connector's client
+            # lends each connection to one thread at a time, so the two can overlap).
+            ids = _listed_ids(connector, step.ids_from)
         else:
-            keys = (key for chunk in self._known(account) for key in chunk)
-            yield from connector.lookup(op_name, keys)
+            ids = (key for chunk in self._known(account) for key in chunk)
+        yield from connector.lookup(op_name, ids)
 
     def _known(self, account: AccountRow) -> Iterator[list[str]]:
         sync_type = self.sync_type
@@ -629,6 +625,14 @@ class _StepResultError(Exception):
         super().__init__(str(error))
         self.result = result
         self.error = error
+
+
+def _listed_ids(connector: Any, operation: str) -> Iterator[str]:
+    for page in connector.list(operation):
+        for record in page.records:
+            value = connector.id_of(operation, record)
+            if value is not None:
+                yield value
 
 
 def _step_name(step: StepSpec, taken: Mapping[str, Any]) -> str:
