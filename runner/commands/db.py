@@ -12,7 +12,12 @@ from runner.commands.spec import SPECS_OPTION
 
 @click.group()
 def db() -> None:
-    """Database schema commands."""
+    """Database schema commands.
+
+    \b
+    Example (run once per deployment, before the workers):
+      sync-runner db upgrade --database-url postgresql://sync@db/sync
+    """
 
 
 @db.command()
