@@ -148,6 +148,8 @@ class FakeServer:
     """Base class: subclasses implement `handle` and the API-specific fault shapes."""
 
     name = "fake"
+    # The request handler class; None means the plain `_Handler` (a subclass may stream).
+    handler_class: type[BaseHTTPRequestHandler] | None = None
 
     def __init__(self, *, port: int = 0, host: str = "127.0.0.1") -> None:
         self.faults = Faults()
@@ -189,7 +191,7 @@ class FakeServer:
     def start(self) -> FakeServer:
         server = self
 
-        class Handler(_Handler):
+        class Handler(self.handler_class or _Handler):
             fake = server
 
         self._httpd = _Server((self._host, self._port), Handler)

@@ -29,7 +29,7 @@ import threading
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes.base import FakeServer, Reply, Request, _Handler, _Server
+from tests.fakes.base import FakeServer, Reply, Request, _Handler
 
 HOSTILE_ROUTES = (
     "endless",
@@ -45,8 +45,52 @@ HOSTILE_ROUTES = (
 )
 
 
+class _StreamingHandler(_Handler):
+    """The fake's handler, plus the two routes that must stream: endless and declared."""
+
+    CHUNK = b'{"products": [' + b'{"id": "AC-000001", "name": "' + b"x" * 65_000 + b'"},'
+
+    def _dispatch(self) -> None:
+        route = urlsplit(self.path).path.strip("/").split("/")[0]
+        key = {k.lower(): v for k, v in self.headers.items()}.get("x-api-key")
+        if route not in ("endless", "declared") or key != self.fake.api_key:
+            super()._dispatch()
+            return
+        self.fake._record(
+            Request(
+                self.command,
+                urlsplit(self.path).path,
+                dict(parse_qsl(urlsplit(self.path).query)),
+                {k.lower(): v for k, v in self.headers.items()},
+                b"",
+                0.0,
+            )
+        )
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if route == "declared":
+            self.send_header("Content-Length", str(10 * 1024**3))
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        limit = 2 * 1024**3  # never more than 2 GiB, whatever the client does
+        try:
+            while self.fake.streamed < limit:
+                if route == "declared":
+                    self.wfile.write(self.CHUNK)
+                else:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(self.CHUNK), self.CHUNK))
+                self.fake.streamed += len(self.CHUNK)
+        except (TimeoutError, BrokenPipeError, ConnectionResetError, OSError):
+            pass
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+
 class CatalogServer(FakeServer):
     name = "catalog"
+    handler_class = _StreamingHandler
 
     def __init__(
         self,
@@ -132,23 +176,6 @@ class CatalogServer(FakeServer):
             return Reply(200, b'{"products": [{"id": "AC-0', content_type="application/json")
         return Reply(502, "<html><title>502 Bad Gateway</title></html>", content_type="text/html")
 
-    def start(self) -> CatalogServer:
-        server = self
-
-        class Handler(_StreamingHandler):
-            fake = server
-
-        self._httpd = _Server((self._host, self._port), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-catalog",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
 
 def hostile_reply(route: str) -> Reply:
     reply = _hostile_body(route)
@@ -181,46 +208,3 @@ def _hostile_body(route: str) -> Reply:
     if route == "trailing":
         return Reply(200, b'{"products": []} <script>', content_type="application/json")
     raise ValueError(route)  # endless and declared are streamed by the handler
-
-
-class _StreamingHandler(_Handler):
-    """The fake's handler, plus the two routes that must stream: endless and declared."""
-
-    CHUNK = b'{"products": [' + b'{"id": "AC-000001", "name": "' + b"x" * 65_000 + b'"},'
-
-    def _dispatch(self) -> None:
-        route = urlsplit(self.path).path.strip("/").split("/")[0]
-        key = {k.lower(): v for k, v in self.headers.items()}.get("x-api-key")
-        if route not in ("endless", "declared") or key != self.fake.api_key:
-            super()._dispatch()
-            return
-        self.fake._record(
-            Request(
-                self.command,
-                urlsplit(self.path).path,
-                dict(parse_qsl(urlsplit(self.path).query)),
-                {k.lower(): v for k, v in self.headers.items()},
-                b"",
-                0.0,
-            )
-        )
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        if route == "declared":
-            self.send_header("Content-Length", str(10 * 1024**3))
-        else:
-            self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        self.close_connection = True
-        limit = 2 * 1024**3  # never more than 2 GiB, whatever the client does
-        try:
-            while self.fake.streamed < limit:
-                if route == "declared":
-                    self.wfile.write(self.CHUNK)
-                else:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(self.CHUNK), self.CHUNK))
-                self.fake.streamed += len(self.CHUNK)
-        except (TimeoutError, BrokenPipeError, ConnectionResetError, OSError):
-            pass
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
