@@ -6,16 +6,16 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 
-from runner.db.tables import imported_products, metadata, suppliers
+from runner.db.tables import imported_products, metadata
+from tests.sync.support import T0 as T0  # re-exported: one reference time for all tests
+from tests.sync.support import add_supplier
 
 ROOT = Path(__file__).resolve().parents[2]
-T0 = datetime(2025, 1, 15, 8, 0, tzinfo=UTC)
 
 
 def cli(
@@ -77,23 +77,15 @@ def add_acme(
     **settings: Any,
 ) -> str:
     """A supplier row of type `acme` pointing at a CatalogServer (or one of its routes)."""
-    base_url = server.base_url + (f"/{route}" if route else "")
-    with engine.begin() as conn:
-        conn.execute(
-            insert(suppliers).values(
-                id=supplier_id,
-                user_id=user_id,
-                name=f"Acme {supplier_id}",
-                supplier_type="acme",
-                status="active",
-                mode="live",
-                api_credentials=credentials or {"api_key": server.api_key},
-                settings={"base_url": base_url, "rate_limit": False, **settings},
-                created_at=T0,
-                updated_at=T0,
-            )
-        )
-    return supplier_id
+    return add_supplier(
+        engine,
+        supplier_id,
+        "acme",
+        user_id=user_id,
+        base_url=server.base_url + (f"/{route}" if route else ""),
+        credentials=credentials or {"api_key": server.api_key},
+        settings=settings,
+    )
 
 
 def products(engine: Engine, user_id: str | None = None) -> dict[tuple[str, str, str], tuple]:
