@@ -37,8 +37,10 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
+import msgspec
 from jinja2 import Undefined
 
+from runner import __version__
 from runner.paths import compile_path, parse_path
 from runner.spec.model import FieldSpec, MappingSpec
 from runner.templating import compile_expression
@@ -48,6 +50,8 @@ DECIMAL_DIGITS = 14
 DECIMAL_PLACES = 2
 INTEGER_MIN, INTEGER_MAX = -(2**31), 2**31 - 1  # PostgreSQL INTEGER
 HASH_COLUMN = "content_hash"
+SOURCE_HASH_COLUMN = "source_hash"
+_SORTED_JSON = msgspec.json.Encoder(order="sorted")  # a record's text for its source_hash
 
 _QUANTUM = Decimal(1).scaleb(-DECIMAL_PLACES)
 # Exclusive bounds that still fit after rounding to DECIMAL_PLACES.
@@ -466,7 +470,12 @@ class CompiledMapping:
         self.key = spec.key
         self.columns: tuple[str, ...] = tuple(names)
         self._read_key = _reader(by_name[spec.key])
-        self.source, self._map = self._generate([by_name[n] for n in names])
+        specs = [by_name[n] for n in names]
+        self.source, self._map = self._generate(specs)
+        # What a row depends on besides the record: the spec of the written fields, this
+        # runner (its coercions) and the JSON library (the record's hashed text).
+        behaviour = repr((__version__, msgspec.__version__, spec.target, spec.key, specs))
+        self._source_key = hashlib.blake2b(behaviour.encode(), digest_size=32).digest()
 
     def _generate(self, specs: list[FieldSpec]) -> tuple[str, Callable[[dict], dict]]:
         namespace: dict[str, Any] = {
@@ -511,6 +520,30 @@ class CompiledMapping:
 
     def __repr__(self) -> str:
         return f"<CompiledMapping {self.name} -> {self.target} {self.columns}>"
+
+    def source_hashes(self, records: Iterable[Any]) -> tuple[list[str | None], list[str | None]]:
+        """Each record's key and `source_hash`: blake2b of its canonical JSON (sorted keys),
+        keyed by what else the mapped row depends on (see `__init__`). Equal hashes mean
+        equal rows, so a sync need not map a record whose row already carries its hash.
+        None where it cannot be told (no readable key, a value JSON cannot hold): such a
+        record is always mapped."""
+        keys: list[str | None] = []
+        digests: list[str | None] = []
+        key_of, secret, dumps = self.external_id, self._source_key, _SORTED_JSON.encode
+        blake2b = hashlib.blake2b
+        for record in records:
+            if record.__class__ is not dict:
+                keys.append(None)
+                digests.append(None)
+                continue
+            keys.append(key_of(record))
+            try:
+                text = dumps(record)
+            except (TypeError, ValueError):  # a non-string key, an unpaired surrogate
+                digests.append(None)
+                continue
+            digests.append(blake2b(text, digest_size=16, key=secret).hexdigest())
+        return keys, digests
 
     def map(self, record: Any) -> dict[str, Any] | Reject:
         if record.__class__ is not dict and not isinstance(record, dict):

@@ -328,6 +328,52 @@ def stored_hashes(
     return {key: digest for key, digest in conn.execute(stmt, {"keys": list(keys)})}
 
 
+def differing(
+    conn: Connection,
+    target: Target,
+    keys: Sequence[str],
+    digests: Sequence[str],
+    *,
+    column: str,
+    user_id: str,
+    scope_id: str,
+) -> list[tuple[int, bool]]:
+    """(position, is new) of each key whose stored `column` differs from its digest, or that
+    has no row, among this user's and scope's rows: one statement, compared by the database,
+    so that only the differing keys come back (none in a sync where nothing changed)."""
+    if not keys:
+        return []
+    q = lambda name: _quote(conn, name)  # noqa: E731
+    table, col = q(target.table.name), q(column)
+    scope, key = q(target.scope_column), q(target.key_column)
+    if conn.dialect.name == "postgresql":
+        # LATERAL ... LIMIT 1 keeps one probe of the unique index per key: a plain join lets
+        # the planner hash the user's whole table for every batch.
+        sql = (
+            "SELECT b.i - 1, s.found IS NULL "
+            "FROM unnest(%(keys)s::text[], %(digests)s::text[]) WITH ORDINALITY AS b(k, d, i) "
+            f"LEFT JOIN LATERAL (SELECT t.{col} AS d, true AS found FROM {table} t "
+            f"WHERE t.user_id = %(user_id)s AND t.{scope} = %(scope_id)s AND t.{key} = b.k "
+            "LIMIT 1) s ON true WHERE s.d IS DISTINCT FROM b.d"
+        )
+        params: Any = {
+            "keys": list(keys),
+            "digests": list(digests),
+            "user_id": user_id,
+            "scope_id": scope_id,
+        }
+    else:
+        sql = (
+            "SELECT b.key, t.id IS NULL FROM json_each(?) b "
+            f"LEFT JOIN {table} t ON t.user_id = ? AND t.{scope} = ? "
+            f"AND t.{key} = json_extract(b.value, '$[0]') "
+            f"WHERE t.{col} IS NOT json_extract(b.value, '$[1]')"
+        )
+        pairs = json.dumps(list(zip(keys, digests, strict=True)))
+        params = (pairs, user_id, scope_id)
+    return [(int(i), bool(new)) for i, new in conn.exec_driver_sql(sql, params)]
+
+
 def _key_in(conn: Connection, key_col: Column) -> ColumnElement[bool]:
     """`key IN (:keys)`: one array parameter on Postgres, expanded elsewhere."""
     if conn.dialect.name == "postgresql":
@@ -381,9 +427,10 @@ def update_batch(
     differs; never insert.
 
     `mark_checked` sets `last_synced_at` on every matched row (lookup steps, so that the
-    stale selection moves on). `clear_hash` empties `content_hash` on changed rows: a step
-    of a sync type that does not create rows (price_update) changes values that the creating
-    step's hash covers, so the next full sync must rewrite the row whatever its hash says.
+    stale selection moves on). `clear_hash` empties `content_hash` and `source_hash` on
+    changed rows: a step of a sync type that does not create rows (price_update) changes
+    values that the creating step's hash covers, so the next full sync must map and rewrite
+    the row whatever its hashes say.
     """
     if not rows:
         return WriteCounts()
@@ -547,7 +594,7 @@ def _sqlite_update(
         values: dict[str, Any] = {name: bindparam(f"v_{name}") for name in columns}
         values |= {"updated_at": now, "last_synced_at": now}
         if clear_hash:
-            values["content_hash"] = None
+            values["content_hash"] = values["source_hash"] = None
         stmt = (
             update(table)
             .where(
@@ -707,7 +754,7 @@ def _pg_update(
         sets = [f"{q(c)} = s.{q(c)}" for c in columns]
         sets += ["updated_at = :now", "last_synced_at = :now"]
         if clear_hash:
-            sets.append("content_hash = NULL")
+            sets += ["content_hash = NULL", "source_hash = NULL"]
         parts.append(
             f"changed AS (UPDATE {table} t SET {', '.join(sets)} FROM {stage} s "
             f"WHERE {match} AND ({differs}) RETURNING 1)"

@@ -37,12 +37,14 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from runner.clock import Clock, SystemClock
+from runner.db.engine import read_only
 from runner.db.write import (
     TARGETS,
     RowPreparer,
     Target,
     WriteCounts,
     analyze,
+    differing,
     insert_activity,
     insert_rejects,
     mark_rows_checked,
@@ -56,7 +58,7 @@ from runner.errors import (
     SyncRunnerError,
     TransientError,
 )
-from runner.mapping import Reject, compile_mapping
+from runner.mapping import SOURCE_HASH_COLUMN, CompiledMapping, Reject, compile_mapping
 from runner.progress import Progress
 from runner.redact import redact
 from runner.spec.model import ConnectorSpec, SpecSet, StepSpec, SyncTypeSpec
@@ -67,7 +69,7 @@ from runner.sync.select import known_keys
 log = logging.getLogger("sync_runner.sync")
 
 BATCH_ROWS = 5000  # rows per write statement
-PREFETCH_PAGES = 2  # pages fetched ahead of the writer
+PREFETCH_PAGES = 6  # pages fetched ahead of the step (while it waits for the database)
 ANALYZE_AFTER_ROWS = 1000  # inserted rows before the first statistics refresh
 COUNT_KEYS = ("fetched", "inserted", "updated", "unchanged", "unmatched", "duplicates")
 COUNT_KEYS += ("rejected", "requests")
@@ -141,11 +143,13 @@ class _DatabaseSink:
     inserted: int = 0
     analyzed_at: int = 0  # `inserted` when the statistics were last refreshed
     probe: bool = True  # read stored hashes before the next upsert (see upsert_batch)
+    # Rows come through a _SourceFilter: new or changed at the source, so rarely unchanged.
+    prefiltered: bool = False
 
     def flush(self, rows: list[dict[str, Any]], rejects: list[dict[str, Any]]) -> WriteCounts:
         now = self.clock.now()
         scope = {"user_id": self.user_id, "scope_id": self.scope_id, "now": now}
-        probe = self.upsert and self.probe
+        probe = self.upsert and self.probe and not self.prefiltered
         with self.engine.begin() as conn:
             if self.upsert:
                 counts = upsert_batch(
@@ -433,6 +437,15 @@ class _Sync:
                 clear_hash=not sync_type.creates_rows,
                 clock=self.clock,
             )
+        # A list step that creates rows maps only the records whose source changed.
+        source_filter = None
+        if upsert and not lookup:
+            source_filter = _SourceFilter(
+                self.engine, self.target, mapping, self.request.user_id, account.id
+            )
+            sink.columns = (*columns, SOURCE_HASH_COLUMN)
+            if isinstance(sink, _DatabaseSink):
+                sink.prefiltered = True
         field_types = {f.name: f.type for f in mapping_spec.fields}
         preparer = RowPreparer(self.target, columns, field_types)
         # SQLite works inside this process: a second thread would only contend for the GIL.
@@ -457,11 +470,22 @@ class _Sync:
             writer.submit(good, rejects, duplicates)
             rows, rejects = [], []
 
-        def mapped_pages() -> Iterator[tuple[int, list[dict[str, Any]], list[Reject]]]:
-            # Runs on the fetch thread, so that mapping overlaps the database's work.
+        def mapped_pages() -> Iterator[tuple[int, list[dict[str, Any]], list[Reject], Any]]:
+            # Runs on the fetch thread, so that its work overlaps the database's. With a
+            # source filter it only hashes the records: the step maps those that changed.
             for page in self._pages(account, spec, connector, op.name, step):
-                mapped, bad = mapping.map_page(page.records)
-                yield len(page.records), mapped, bad
+                records = page.records
+                if source_filter is not None:
+                    yield len(records), [], [], (records, *mapping.source_hashes(records))
+                else:
+                    mapped, bad = mapping.map_page(records)
+                    yield len(records), mapped, bad, None
+
+        def add(mapped: list[dict[str, Any]], bad: list[Reject]) -> None:
+            nonlocal rejected
+            rows.extend(mapped)
+            rejected += len(bad)
+            rejects.extend(self._mapping_reject(account, name, r) for r in bad)
 
         def summary(status: str) -> dict[str, Any]:
             return {
@@ -471,6 +495,7 @@ class _Sync:
                 "status": status,
                 "fetched": fetched,
                 **counts.as_dict(),
+                "unchanged": counts.unchanged + (source_filter.skipped if source_filter else 0),
                 "rejected": rejected,
                 "requests": connector.requests - requests_before,
                 "seconds": round(time.perf_counter() - started, 3),
@@ -478,16 +503,20 @@ class _Sync:
 
         try:
             with _Prefetch(mapped_pages()) as stream, writer:
-                for size, mapped, bad in stream:
+                for size, mapped, bad, hashed in stream:
                     self.checkpoint()
                     pages += 1
                     fetched += size
-                    rows.extend(mapped)
-                    rejected += len(bad)
-                    rejects.extend(self._mapping_reject(account, name, r) for r in bad)
+                    if source_filter is not None:
+                        source_filter.add(*hashed)
+                        if source_filter.waiting >= self.batch_rows:
+                            mapped, bad = source_filter.take(writer.counts)
+                    add(mapped, bad)
                     if len(rows) >= self.batch_rows or len(rejects) >= self.batch_rows:
                         flush()
                     self.progress.update(label, fetched, pages)
+                if source_filter is not None:
+                    add(*source_filter.take(writer.counts))
                 flush()
                 writer.finish()
         except JobInterrupted:
@@ -616,6 +645,77 @@ class _Sync:
             }
             with self.engine.begin() as conn:
                 insert_activity(conn, [entry])
+
+
+class _SourceFilter:
+    """Leaves out the records whose row already carries their `source_hash`.
+
+    The fetch thread hashes each record (`CompiledMapping.source_hashes`); at a batch's end
+    one statement (`runner.db.write.differing`) returns the keys whose stored hash differs
+    or that have no row, and only those records are mapped, so an unchanged catalogue is
+    neither mapped nor written. Records without a key or hash are always mapped. While
+    the batches meet no existing row (a first sync), the statement is skipped.
+    """
+
+    def __init__(
+        self, engine: Engine, target: Target, mapping: CompiledMapping, user_id: str, scope_id: str
+    ) -> None:
+        self.engine = engine
+        self.target = target
+        self.mapping = mapping
+        self.user_id = user_id
+        self.scope_id = scope_id
+        self.skipped = 0  # records left out: their rows are unchanged
+        self._records: list[Any] = []
+        self._keys: list[str | None] = []
+        self._digests: list[str | None] = []
+        self._only_new = False  # the last probe found no existing row
+
+    @property
+    def waiting(self) -> int:
+        return len(self._records)
+
+    def add(self, records: list[Any], keys: list[str | None], digests: list[str | None]) -> None:
+        self._records += records
+        self._keys += keys
+        self._digests += digests
+
+    def take(self, written: WriteCounts) -> tuple[list[dict[str, Any]], list[Reject]]:
+        """Map the waiting records that changed: (rows, rejects). `written` is what the
+        step's writes counted so far: once they met existing rows, probing resumes."""
+        records, keys, digests = self._records, self._keys, self._digests
+        self._records, self._keys, self._digests = [], [], []
+        probe = not (self._only_new and written.updated == 0 and written.unchanged == 0)
+        if probe:
+            known = [k is not None and d is not None for k, d in zip(keys, digests, strict=True)]
+            wanted = [i for i, ok in enumerate(known) if ok]
+            with self.engine.connect() as conn:
+                found = differing(
+                    read_only(conn),
+                    self.target,
+                    [keys[i] for i in wanted],
+                    [digests[i] for i in wanted],  # type: ignore[misc]
+                    column=SOURCE_HASH_COLUMN,
+                    user_id=self.user_id,
+                    scope_id=self.scope_id,
+                )
+            self._only_new = len(found) == len(wanted) and all(new for _, new in found)
+            changed = {wanted[i] for i, _ in found}
+            positions = [i for i, ok in enumerate(known) if not ok or i in changed]
+        else:
+            positions = list(range(len(records)))
+        rows: list[dict[str, Any]] = []
+        rejects: list[Reject] = []
+        map_one = self.mapping.map
+        for i in positions:
+            result = map_one(records[i])
+            if result.__class__ is Reject:
+                rejects.append(result)  # type: ignore[arg-type]
+            else:
+                result[SOURCE_HASH_COLUMN] = digests[i]  # type: ignore[index]
+                rows.append(result)  # type: ignore[arg-type]
+        self.skipped += len(records) - len(positions)
+        return rows, rejects
 
 
 class _StepResultError(Exception):
