@@ -395,6 +395,7 @@ def measure_floor(
     COPY + one upsert (Postgres) or one executemany (SQLite), cold then warm."""
     import httpx
 
+    from runner.http.client import parse_json
     from runner.mapping import compile_mapping
     from runner.spec.load import load_specs
 
@@ -408,7 +409,7 @@ def measure_floor(
             for page in range(1, pages + 1):
                 response = client.get("/products", params={"page": page, "size": size})
                 response.raise_for_status()
-                records += json.loads(response.content)["products"]
+                records += parse_json(response.content)["products"]
             floor.fetch.append(time.perf_counter() - started)
     if len(records) != n:
         raise RuntimeError(f"the floor fetched {len(records)} products, not {n}")

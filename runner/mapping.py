@@ -428,9 +428,10 @@ def _field_code(i: int, spec: FieldSpec, namespace: dict[str, Any]) -> list[str]
     if constant is not None:
         pass  # already coerced, as the default
     elif spec.type == "string":  # a non-blank, storable str needs no call
+        # isascii() is O(1) and an ASCII string holds no surrogate: only NUL is left to find.
         lines.append(
-            "if v is not None and (v.__class__ is not str or not v or v.isspace()"
-            f" or UNSTORABLE(v)): v = C{i}(v)"
+            "if v is not None and (v.__class__ is not str or not v or v.isspace() or"
+            f" (NUL in v if v.isascii() else UNSTORABLE(v))): v = C{i}(v)"
         )
     else:
         lines.append(f"if v is not None: v = C{i}(v)")
@@ -486,6 +487,7 @@ class CompiledMapping:
             "canonical": canonical,
             "failed": self._failed,
             "UNSTORABLE": _UNSTORABLE.search,
+            "NUL": "\x00",
         }
         body: list[str] = []
         for i, spec in enumerate(specs):

@@ -6,6 +6,7 @@ Every test sleeps through a recording `sleep`, so the delays are checked, not wa
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 
 import httpx
@@ -14,7 +15,7 @@ import pytest
 from runner.connector import Account, Connector
 from runner.errors import PermanentError, RetryLater, TransientError
 from runner.http.auth import Call
-from runner.http.client import HttpClient
+from runner.http.client import HttpClient, parse_json
 from runner.spec.model import AuthSpec, ResponseSpec, RetrySpec, TimeoutSpec
 from tests.fakes.fixtures import fake_account
 from tests.http.http_support import generic_spec, with_retry
@@ -314,3 +315,27 @@ def test_jitter_is_reproducible_with_a_seeded_rng():
 
     assert waits(3) == waits(3)
     assert waits(3) != waits(4)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": 123456789012345678901234567890, "price": "12.50", "n": -0, "x": 1E2}',
+        b'{"a": 1, "a": 2, "s": "caf\\u00e9 \\ud83d\\ude00", "deep": [[[{"k": null}]]]}',
+        b'{"nan": NaN, "inf": Infinity}',  # msgspec refuses: the standard library reads
+        b'{"half": "\\ud800"}',  # an unpaired surrogate, kept (the mapping rejects it)
+        b'  [1.5, true, false, null, "tab\\t"]  ',
+    ],
+)
+def test_bodies_parse_exactly_as_the_standard_library_reads_them(body):
+    parsed, expected = parse_json(body), json.loads(body)
+    assert repr(parsed) == repr(expected)  # repr: NaN != NaN, and types must match too
+
+
+@pytest.mark.parametrize("body", [b'{"a": 1', b'{"a": 1} x', b"[" * 100_000])
+def test_bodies_that_are_not_json_raise_the_standard_librarys_error(body):
+    with pytest.raises((ValueError, RecursionError)) as expected:
+        json.loads(body)
+    with pytest.raises(type(expected.value)) as got:
+        parse_json(body)
+    assert str(got.value) == str(expected.value)
