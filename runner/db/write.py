@@ -395,6 +395,7 @@ def upsert_batch(
     columns: Sequence[str],
     now: datetime,
     probe: bool = True,
+    expect_new: bool = False,
 ) -> WriteCounts:
     """Insert new keys, rewrite rows whose content hash changed. `rows` must have unique keys
     (see `RowPreparer`) and carry `content_hash`.
@@ -403,10 +404,15 @@ def upsert_batch(
     neither copied nor locked; without it every row goes through the upsert, which still
     rewrites only rows whose hash differs and counts exactly. A caller skips the probe while
     its batches find no existing rows (a first sync), where the probe only costs a SELECT.
+    `expect_new` (such a caller, too) COPYs the batch straight into the table inside a
+    savepoint: a quarter less work for the database than staging plus `ON CONFLICT`; if a
+    key exists after all, the savepoint is rolled back and the batch upserted as usual.
     """
     if not rows:
         return WriteCounts()
     if conn.dialect.name == "postgresql":
+        if expect_new and _pg_insert_new(conn, target, rows, user_id, scope_id, columns, now):
+            return WriteCounts(inserted=len(rows))
         return _pg_upsert(conn, target, rows, user_id, scope_id, columns, now, probe)
     return _sqlite_upsert(conn, target, rows, user_id, scope_id, columns, now)
 
@@ -635,29 +641,43 @@ def _stage(
     table = target.table
     names = [target.key_column, "content_hash", *(c for c in columns if c != target.key_column)]
     stage = f"sync_stage_{next(_stage_names)}"
-    q = _quote
-    cols = ", ".join(q(conn, name) for name in names)
+    cols = ", ".join(_quote(conn, name) for name in names)
     conn.exec_driver_sql(
         f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS "
-        f"SELECT {cols} FROM {q(conn, table.name)} WITH NO DATA"
+        f"SELECT {cols} FROM {_quote(conn, table.name)} WITH NO DATA"
     )
+    _copy(conn, target, stage, names, rows)
+    return stage
+
+
+def _copy(
+    conn: Connection,
+    target: Target,
+    into: str,
+    names: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    fixed: Sequence[tuple[str, Any]] = (),
+) -> None:
+    """COPY each row's values of `names` (JSON columns as JSON text), then the `fixed`
+    (column, value) pairs, into the table `into`."""
+    table = target.table
     json_at = [i for i, name in enumerate(names) if isinstance(table.c[name].type, JSON)]
+    cols = ", ".join(_quote(conn, name) for name in (*names, *(name for name, _ in fixed)))
+    # The same for every row: as text once (psycopg would format a datetime per row).
+    tail = [value.isoformat() if isinstance(value, datetime) else value for _, value in fixed]
     dumps = _json_text
     values = _values_getter(names)
     dbapi = conn.connection.driver_connection
-    with dbapi.cursor() as cursor, cursor.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
+    with dbapi.cursor() as cursor, cursor.copy(f"COPY {into} ({cols}) FROM STDIN") as copy:
         write = copy.write_row
-        if json_at:
-            for row in rows:
-                line = values(row)
-                for i in json_at:
-                    if line[i] is not None:
-                        line[i] = dumps(line[i])
-                write(line)
-        else:
-            for row in rows:
-                write(values(row))
-    return stage
+        for row in rows:
+            line = values(row)
+            for i in json_at:
+                if line[i] is not None:
+                    line[i] = dumps(line[i])
+            if tail:
+                line += tail
+            write(line)
 
 
 def _values_getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], list[Any]]:
@@ -681,6 +701,31 @@ def _distinct(conn: Connection, target: Target, column: str, left: str, right: s
     if isinstance(target.table.c[column].type, JSON):
         return f"{left}.{name}::jsonb IS DISTINCT FROM {right}.{name}::jsonb"
     return f"{left}.{name} IS DISTINCT FROM {right}.{name}"
+
+
+def _pg_insert_new(
+    conn: Connection,
+    target: Target,
+    rows: Sequence[Mapping[str, Any]],
+    user_id: str,
+    scope_id: str,
+    columns: Sequence[str],
+    now: datetime,
+) -> bool:
+    """COPY `rows` into the target table as new rows; False (nothing written) when one of
+    their keys exists already."""
+    from psycopg.errors import UniqueViolation
+
+    key_name = target.key_column
+    names = [key_name, "content_hash", *(c for c in columns if c != key_name)]
+    fixed = [("user_id", user_id), (target.scope_column, scope_id)]
+    fixed += [("last_synced_at", now), ("created_at", now), ("updated_at", now)]
+    try:
+        with conn.begin_nested():
+            _copy(conn, target, _quote(conn, target.table.name), names, rows, fixed)
+    except UniqueViolation:
+        return False
+    return True
 
 
 def _pg_upsert(

@@ -142,18 +142,26 @@ class _DatabaseSink:
     clock: Clock
     inserted: int = 0
     analyzed_at: int = 0  # `inserted` when the statistics were last refreshed
-    probe: bool = True  # read stored hashes before the next upsert (see upsert_batch)
-    # Rows come through a _SourceFilter: new or changed at the source, so rarely unchanged.
+    # The last batch met existing rows (unknown at first). While batches meet none (a first
+    # sync), the next one is COPYed straight in, without reading stored hashes first.
+    met_existing: bool = True
+    # Rows come through a _SourceFilter: new or changed at the source, so rarely unchanged,
+    # and reading their stored hashes first would seldom spare a write.
     prefiltered: bool = False
 
     def flush(self, rows: list[dict[str, Any]], rejects: list[dict[str, Any]]) -> WriteCounts:
         now = self.clock.now()
         scope = {"user_id": self.user_id, "scope_id": self.scope_id, "now": now}
-        probe = self.upsert and self.probe and not self.prefiltered
         with self.engine.begin() as conn:
             if self.upsert:
                 counts = upsert_batch(
-                    conn, self.target, rows, columns=self.columns, probe=probe, **scope
+                    conn,
+                    self.target,
+                    rows,
+                    columns=self.columns,
+                    probe=self.met_existing and not self.prefiltered,
+                    expect_new=not self.met_existing,
+                    **scope,
                 )
                 if self.lookup:
                     keys = [row[self.target.key_column] for row in rows]
@@ -179,8 +187,8 @@ class _DatabaseSink:
             with self.engine.begin() as conn:
                 analyze(conn, self.target)
             self.analyzed_at = self.inserted
-        # Probe again as soon as a batch met existing rows; a batch of new rows only, none.
-        self.probe = counts.inserted < len(rows)
+        if rows:
+            self.met_existing = counts.inserted < len(rows)
         return counts
 
 

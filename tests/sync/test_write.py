@@ -37,7 +37,7 @@ def product(n: int, *, price: str = "10.00", name: str | None = None) -> dict:
     return row
 
 
-def upsert(engine, rows, *, user="u1", supplier="s1", now=T0, probe=True):
+def upsert(engine, rows, *, user="u1", supplier="s1", now=T0, probe=True, expect_new=False):
     with engine.begin() as conn:
         return upsert_batch(
             conn,
@@ -48,6 +48,7 @@ def upsert(engine, rows, *, user="u1", supplier="s1", now=T0, probe=True):
             columns=COLUMNS,
             now=now,
             probe=probe,
+            expect_new=expect_new,
         )
 
 
@@ -90,6 +91,30 @@ def test_upsert_without_the_probe_counts_and_writes_the_same(engine):
     assert rows["2"].price == Decimal("12.50") and rows["2"].updated_at == T1
     assert rows["1"].updated_at == T0 and rows["1"].last_synced_at == T0
     assert rows["7"].created_at == T1 and len(rows) == 7
+
+
+def test_upsert_expecting_new_rows_copies_them_or_falls_back_to_the_upsert(engine):
+    # A first sync COPYs its batches straight into the table; when a key exists after all
+    # (a key listed twice, another run in between), the batch is upserted as usual.
+    counts = upsert(engine, [product(n) for n in range(1, 6)], probe=False, expect_new=True)
+    assert (counts.inserted, counts.updated, counts.unchanged) == (5, 0, 0)
+    rows = rows_of(engine)
+    assert rows["3"].price == Decimal("10.00") and rows["3"].image_urls == ["https://img/3.jpg"]
+    assert rows["3"].created_at == rows["3"].updated_at == rows["3"].last_synced_at == T0
+    assert rows["3"].user_id == "u1" and rows["3"].content_hash == "h3-10.00-Product 3"
+
+    changed = [product(n, price="12.50" if n in (2, 4) else "10.00") for n in range(1, 8)]
+    counts = upsert(engine, changed, now=T1, probe=False, expect_new=True)
+    assert (counts.inserted, counts.updated, counts.unchanged) == (2, 2, 3)
+    rows = rows_of(engine)
+    assert len(rows) == 7 and rows["2"].price == Decimal("12.50")
+    assert rows["2"].created_at == T0 and rows["2"].updated_at == T1
+    assert rows["1"].updated_at == T0 and rows["7"].created_at == T1
+
+    # The same keys under another user are new there: copied, this user's rows untouched.
+    counts = upsert(engine, changed, user="u2", now=T1, probe=False, expect_new=True)
+    assert counts.inserted == 7 and len(rows_of(engine, user="u2")) == 7
+    assert rows_of(engine) == rows
 
 
 def test_upsert_never_touches_another_user(engine):
