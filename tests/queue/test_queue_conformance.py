@@ -7,7 +7,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from runner.clock import FakeClock
 from runner.db.tables import import_jobs
@@ -396,3 +396,32 @@ def test_list_get_find_and_stats(queue, clock, engine):
             conn.scalar(select(import_jobs.c.status).where(import_jobs.c.id == done_id))
             == "completed"
         )
+
+
+def test_only_the_queues_bookkeeping_skips_the_wal_flush(queue, engine):
+    # Claims, heartbeats and finishes commit without waiting for the WAL flush (a lost one
+    # is recovered like a crashed worker's); enqueues stay durable.
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append(" ".join(statement.split())[:40])
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        queue.enqueue("u1", "supplier_api", supplier_id="s1")
+        enqueued = list(sent)
+        sent.clear()
+        job = queue.claim("w1")
+        assert job is not None and queue.heartbeat(job) is not None and queue.complete(job, {})
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    relaxed = [s for s in sent if s.startswith("SET LOCAL synchronous_commit TO OFF")]
+    assert not any("synchronous_commit" in s for s in enqueued)
+    if engine.dialect.name == "postgresql":
+        assert len(relaxed) == 3  # claim, heartbeat, finish: one per transaction
+        assert sent[0].startswith("SET LOCAL") and sent[1].startswith("UPDATE import_jobs")
+    else:
+        assert relaxed == []
+    with engine.connect() as conn:  # SET LOCAL ends with its transaction
+        if engine.dialect.name == "postgresql":
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
