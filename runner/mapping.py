@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import msgspec
@@ -51,7 +50,8 @@ DECIMAL_PLACES = 2
 INTEGER_MIN, INTEGER_MAX = -(2**31), 2**31 - 1  # PostgreSQL INTEGER
 HASH_COLUMN = "content_hash"
 SOURCE_HASH_COLUMN = "source_hash"
-_SORTED_JSON = msgspec.json.Encoder(order="sorted")  # a record's text for its source_hash
+# The text of a record for its source_hash, and of a row's values for its content_hash.
+_SORTED_JSON = msgspec.json.Encoder(order="sorted")
 
 _QUANTUM = Decimal(1).scaleb(-DECIMAL_PLACES)
 # Exclusive bounds that still fit after rounding to DECIMAL_PLACES.
@@ -299,49 +299,22 @@ def plain(value: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Content hash
 #
-# The hashed text is the repr of the column names then that of their values, in column-name
-# order. The values are the coerced ones (str, int, Decimal, bool, aware UTC datetime, None),
-# whose repr is canonical; a list or an object is first written as JSON with sorted keys, so
-# the order of a source's keys never matters. This is several times faster than JSON-encoding
-# the whole row.
+# The hashed text is the JSON of the hashed column names, then that of their coerced values,
+# in column-name order, with the keys of every object sorted (the order of a source's keys
+# never matters). Decimals are quantized strings, datetimes aware UTC: one text per value.
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return plain(value)
-
-
-# The text of `json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-# default=_json_default).encode(value)`, from the C encoder built once: `encode` builds one
-# per call, which cost three times the encoding of a short list. Values are JSON data (parsed,
-# or `plain` ones), so they hold no cycles and no circular-reference bookkeeping is needed.
-_canonical_chunks = c_make_encoder(
-    None, _json_default, encode_basestring, None, ":", ",", True, False, True
-)
-
-
-def canonical(value: Any) -> Any:
-    """A value as it enters the hashed text: lists and objects as canonical JSON."""
-    if value.__class__ is list or value.__class__ is dict:
-        return "".join(_canonical_chunks(value, 0))
-    return value
-
-
-def _digest(names: tuple[str, ...], values: tuple[Any, ...]) -> str:
-    """The hash of `values` (already `canonical`) of the columns `names`, in that order.
+def _digest(prefix: bytes, values: tuple[Any, ...]) -> str:
+    """The hash of `values` of the columns whose names `prefix` encodes, in that order.
     `CompiledMapping` generates the same expression inline."""
-    text = repr(names) + repr(values)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(prefix + _SORTED_JSON.encode(values), digest_size=16).hexdigest()
 
 
 def content_hash(values: Mapping[str, Any]) -> str:
     """blake2b (16 bytes, hex) of a row's mapped values, as `CompiledMapping.map` computes it:
     independent of the order of the columns and of the keys inside list and JSON values."""
     names = tuple(sorted(values))
-    return _digest(names, tuple(canonical(values[name]) for name in names))
+    return _digest(_SORTED_JSON.encode(names), tuple(values[name] for name in names))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -484,7 +457,7 @@ class CompiledMapping:
             "Reject": Reject,
             "HASH": HASH_COLUMN,
             "blake2b": hashlib.blake2b,
-            "canonical": canonical,
+            "ENCODE": _SORTED_JSON.encode,
             "failed": self._failed,
             "UNSTORABLE": _UNSTORABLE.search,
             "NUL": "\x00",
@@ -494,17 +467,12 @@ class CompiledMapping:
             namespace[f"N{i}"] = spec.name
             body += [f"field = {i}", *_field_code(i, spec, namespace)]
         body.append("row = {" + ", ".join(f"N{i}: v{i}" for i in range(len(specs))) + "}")
-        hashed = sorted(
-            (s.name, i, s.type in ("list", "json")) for i, s in enumerate(specs) if s.hash
-        )
-        namespace["PREFIX"] = repr(tuple(name for name, _, _ in hashed))
-        values = "".join(
-            (f"canonical(v{i}), " if structured else f"v{i}, ") for _, i, structured in hashed
-        )
+        hashed = sorted((s.name, i) for i, s in enumerate(specs) if s.hash)
+        namespace["PREFIX"] = _SORTED_JSON.encode(tuple(name for name, _ in hashed))
+        values = "".join(f"v{i}, " for _, i in hashed)
         body += [
             "field = None",
-            f"text = PREFIX + repr(({values}))",
-            "row[HASH] = blake2b(text.encode(), digest_size=16).hexdigest()",
+            f"row[HASH] = blake2b(PREFIX + ENCODE(({values})), digest_size=16).hexdigest()",
             "return row",
         ]
         source = "\n".join(
