@@ -25,6 +25,7 @@ Coercion rules (a blank string counts as missing, then `default`, then `required
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -34,6 +35,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -52,6 +54,21 @@ HASH_COLUMN = "content_hash"
 SOURCE_HASH_COLUMN = "source_hash"
 # The text of a record for its source_hash, and of a row's values for its content_hash.
 _SORTED_JSON = msgspec.json.Encoder(order="sorted")
+
+
+def _code_fingerprint() -> str:
+    """The code a mapped row depends on: the runner's version, the source of the modules
+    that read, coerce and hash values, and msgspec's version. It keys every source_hash, so
+    that any change to that code, released or not, has every record mapped again."""
+    digest = hashlib.blake2b(f"{__version__} {msgspec.__version__}".encode(), digest_size=16)
+    package = Path(__file__).parent
+    for name in ("mapping.py", "paths.py", "templating.py"):
+        with contextlib.suppress(OSError):  # sources not shipped: the version alone
+            digest.update((package / name).read_bytes())
+    return digest.hexdigest()
+
+
+_CODE = _code_fingerprint()
 
 _QUANTUM = Decimal(1).scaleb(-DECIMAL_PLACES)
 # Exclusive bounds that still fit after rounding to DECIMAL_PLACES.
@@ -446,9 +463,9 @@ class CompiledMapping:
         self._read_key = _reader(by_name[spec.key])
         specs = [by_name[n] for n in names]
         self.source, self._map = self._generate(specs)
-        # What a row depends on besides the record: the spec of the written fields, this
-        # runner (its coercions) and the JSON library (the record's hashed text).
-        behaviour = repr((__version__, msgspec.__version__, spec.target, spec.key, specs))
+        # What a row depends on besides the record: the spec of the written fields and the
+        # code that reads, coerces and hashes values.
+        behaviour = repr((_CODE, spec.target, spec.key, specs))
         self._source_key = hashlib.blake2b(behaviour.encode(), digest_size=32).digest()
 
     def _generate(self, specs: list[FieldSpec]) -> tuple[str, Callable[[dict], dict]]:
