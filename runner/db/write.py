@@ -32,6 +32,7 @@ from decimal import Decimal, InvalidOperation
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
+import msgspec
 from sqlalchemy import (
     JSON,
     Column,
@@ -59,15 +60,20 @@ from runner.db.tables import activity_logs, imported_products, orders, sync_reje
 INT32 = (-(2**31), 2**31 - 1)
 _ABSENT = object()  # a key without a stored row (a stored hash may be NULL)
 _stage_names = itertools.count(1)
-# `json.JSONEncoder(default=str).encode` (the text COPY writes into json columns), from the
-# C encoder built once: `encode` builds one per call. Mapped values hold no cycles.
+# `json.JSONEncoder(default=str).encode` from the C encoder built once (`encode` builds one
+# per call); mapped values hold no cycles. What msgspec cannot encode comes here.
 _JSON_CHUNKS = c_make_encoder(
     None, str, encode_basestring_ascii, None, ": ", ", ", False, False, True
 )
+_JSON = msgspec.json.Encoder(enc_hook=str)
 
 
 def _json_text(value: Any) -> str:
-    return "".join(_JSON_CHUNKS(value, 0))
+    """The JSON text COPY writes into a json column (msgspec: a fifth of the time)."""
+    try:
+        return _JSON.encode(value).decode()
+    except (TypeError, ValueError):  # e.g. an unpaired surrogate: written escaped
+        return "".join(_JSON_CHUNKS(value, 0))
 
 
 @dataclass(frozen=True)
@@ -687,21 +693,27 @@ def _copy(
 ) -> None:
     """COPY each row's values of `names` (JSON columns as JSON text), then the `fixed`
     (column, value) pairs, into the table `into`."""
-    table = target.table
-    json_at = [i for i, name in enumerate(names) if isinstance(table.c[name].type, JSON)]
+    # Values psycopg formats slowly are given to it as text: JSON (see _json_text), and
+    # numbers (str of a Decimal is C; psycopg's Decimal dumper takes three times as long).
+    as_text = []
+    for i, name in enumerate(names):
+        column_type = target.table.c[name].type
+        if isinstance(column_type, JSON):
+            as_text.append((i, _json_text))
+        elif isinstance(column_type, Numeric) and not isinstance(column_type, Integer):
+            as_text.append((i, str))
     cols = ", ".join(_quote(conn, name) for name in (*names, *(name for name, _ in fixed)))
     # The same for every row: as text once (psycopg would format a datetime per row).
     tail = [value.isoformat() if isinstance(value, datetime) else value for _, value in fixed]
-    dumps = _json_text
     values = _values_getter(names)
     dbapi = conn.connection.driver_connection
     with dbapi.cursor() as cursor, cursor.copy(f"COPY {into} ({cols}) FROM STDIN") as copy:
         write = copy.write_row
         for row in rows:
             line = values(row)
-            for i in json_at:
+            for i, text in as_text:
                 if line[i] is not None:
-                    line[i] = dumps(line[i])
+                    line[i] = text(line[i])
             if tail:
                 line += tail
             write(line)
