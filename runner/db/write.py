@@ -354,10 +354,11 @@ def differing(
     scope, key = q(target.scope_column), q(target.key_column)
     if conn.dialect.name == "postgresql":
         # LATERAL ... LIMIT 1 keeps one probe of the unique index per key: a plain join lets
-        # the planner hash the user's whole table for every batch.
+        # the planner hash the user's whole table for every batch. The arrays go in binary
+        # (%b): the server parses thousands of keys as text in a third of the statement.
         sql = (
             "SELECT b.i - 1, s.found IS NULL "
-            "FROM unnest(%(keys)s::text[], %(digests)s::text[]) WITH ORDINALITY AS b(k, d, i) "
+            "FROM unnest(%(keys)b::text[], %(digests)b::text[]) WITH ORDINALITY AS b(k, d, i) "
             f"LEFT JOIN LATERAL (SELECT t.{col} AS d, true AS found FROM {table} t "
             f"WHERE t.user_id = %(user_id)s AND t.{scope} = %(scope_id)s AND t.{key} = b.k "
             "LIMIT 1) s ON true WHERE s.d IS DISTINCT FROM b.d"
