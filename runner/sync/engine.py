@@ -14,7 +14,10 @@ that the account's connector spec declares for the sync type:
 Three stages overlap, joined by small bounded queues: a fetch thread fetches and maps pages
 (at most `PREFETCH_PAGES` ahead), the step's thread checks the rows and gathers batches of
 `batch_rows`, and on Postgres a write thread writes one batch while the next is being made
-(at most one batch waits; SQLite, which works inside this process, is written inline).
+(at most one batch waits; SQLite, which works inside this process, is written inline). In a
+list step that creates rows, the fetch thread only hashes the records, and the step's thread
+maps those whose hash differs from their row's (`_SourceFilter`): an unchanged record is
+neither mapped nor written.
 Memory stays flat whatever the size of the catalogue. A connector without steps for the sync
 type is recorded as skipped; one account's failure is recorded and the others go on; the job
 then raises `JobFailed` with the partial result. A dry run computes the same classification
@@ -451,8 +454,8 @@ class _Sync:
             source_filter = _SourceFilter(
                 self.engine, self.target, mapping, self.request.user_id, account.id
             )
-            sink.columns = (*columns, SOURCE_HASH_COLUMN)
-            if isinstance(sink, _DatabaseSink):
+            if isinstance(sink, _DatabaseSink):  # a dry run compares, it writes no hash
+                sink.columns = (*columns, SOURCE_HASH_COLUMN)
                 sink.prefiltered = True
         field_types = {f.name: f.type for f in mapping_spec.fields}
         preparer = RowPreparer(self.target, columns, field_types)
@@ -707,7 +710,8 @@ class _SourceFilter:
                     user_id=self.user_id,
                     scope_id=self.scope_id,
                 )
-            self._only_new = len(found) == len(wanted) and all(new for _, new in found)
+            if wanted:
+                self._only_new = len(found) == len(wanted) and all(new for _, new in found)
             changed = {wanted[i] for i, _ in found}
             positions = [i for i, ok in enumerate(known) if not ok or i in changed]
         else:

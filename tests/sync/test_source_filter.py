@@ -147,9 +147,20 @@ def test_a_dry_run_counts_what_the_filter_leaves_out(engine, specs, bigbuy, mapp
     products_step(engine, specs)
     bigbuy.edits[catalog.bigbuy_id(1)] = {"retailPrice": 12.34}
     mapped.clear()
-    dry = products_step(engine, specs, dry_run=True)
+    entries = []
+    result = run_sync(
+        engine,
+        specs,
+        SyncRequest("user-a", "supplier_api", dry_run=True),
+        on_diff=entries.append,
+    )
+    dry = result["accounts"]["bb"]["steps"]["products"]
     assert counts(dry) == (PRODUCTS, 0, 1, PRODUCTS - 1, 0)
     assert mapped["bigbuy_product"] == 1
+    products = [e for e in entries if e.step == "products"]
+    assert [(e.kind, e.key, e.changes) for e in products] == [
+        ("update", str(catalog.bigbuy_id(1)), {"price": (Decimal("164.28"), Decimal("12.34"))})
+    ]
     assert counts(products_step(engine, specs)) == counts(dry)
 
 
