@@ -9,14 +9,16 @@ A sync step writes a batch of mapped rows into its target table in one of two wa
 
 Postgres copies the batch into a temporary staging table (COPY) and runs one set-based
 statement (an upsert first reads the batch's stored hashes in one SELECT, so that unchanged
-rows are neither copied nor locked, unless the caller knows there are none: `probe`); SQLite
+rows are neither copied nor locked, unless the caller knows there are none: `probe`; a batch
+the caller expects to be all new is COPYed straight into the table: `expect_new`); SQLite
 runs one `executemany` inside the caller's transaction, after one SELECT that tells new,
-changed and unchanged rows apart. Every statement
+changed and unchanged rows apart. `differing` tells, in one statement, which of a batch's
+keys have no row or a different stored hash (the sync's source filter). Every statement
 filters on the job's `user_id`, so a job never reads or writes another user's rows.
 `updated_at` and `last_synced_at` move only on a real change (and `last_synced_at` on rows a
 lookup step checked, see `mark_rows_checked`).
 
-`prepare_batch` checks rows against the column types first, so that one bad value becomes a
+`RowPreparer` checks rows against the column types first, so that one bad value becomes a
 reject with a reason instead of failing the batch.
 """
 
