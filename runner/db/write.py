@@ -8,12 +8,13 @@ A sync step writes a batch of mapped rows into its target table in one of two wa
   value really differs. It never inserts.
 
 Postgres copies the batch into a temporary staging table (COPY) and runs one set-based
-statement (an upsert first reads the batch's stored hashes in one SELECT, so that unchanged
-rows are neither copied nor locked, unless the caller knows there are none: `probe`; a batch
-the caller expects to be all new is COPYed straight into the table: `expect_new`); SQLite
-runs one `executemany` inside the caller's transaction, after one SELECT that tells new,
-changed and unchanged rows apart. `differing` tells, in one statement, which of a batch's
-keys have no row or a different stored hash (the sync's source filter). Every statement
+statement (an upsert first asks which of the batch's rows are new or changed, so that
+unchanged rows are neither copied nor locked, unless the caller knows there are none:
+`probe`; a batch the caller expects to be all new is COPYed straight into the table:
+`expect_new`); SQLite runs one `executemany` inside the caller's transaction, after the
+same question. `differing` asks it, in one statement compared by the database: which of a
+batch's keys have no row or another stored hash (content_hash here; source_hash for the
+sync's source filter). Every statement
 filters on the job's `user_id`, so a job never reads or writes another user's rows.
 `updated_at` and `last_synced_at` move only on a real change (and `last_synced_at` on rows a
 lookup step checked, see `mark_rows_checked`).
@@ -56,11 +57,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from runner.db.tables import activity_logs, imported_products, orders, sync_rejects
 
 INT32 = (-(2**31), 2**31 - 1)
-_ABSENT = object()  # a key without a stored row (a stored hash may be NULL)
 _stage_names = itertools.count(1)
 # `json.JSONEncoder(default=str).encode` from the C encoder built once (`encode` builds one
 # per call); mapped values hold no cycles. What msgspec cannot encode comes here.
@@ -321,26 +322,11 @@ def fetch_existing(
     return {row[0]: dict(row._mapping) for row in result}
 
 
-def stored_hashes(
-    conn: Connection, target: Target, keys: Sequence[str], *, user_id: str, scope_id: str
-) -> dict[str, str | None]:
-    """key -> stored `content_hash` of this user's and scope's rows among `keys`, one SELECT
-    (`fetch_existing` without a dict per row: an upsert reads a whole batch of them)."""
-    table = target.table
-    key_col = table.c[target.key_column]
-    stmt = select(key_col, table.c.content_hash).where(
-        table.c.user_id == user_id,
-        table.c[target.scope_column] == scope_id,
-        _key_in(conn, key_col),
-    )
-    return {key: digest for key, digest in conn.execute(stmt, {"keys": list(keys)})}
-
-
 def differing(
     conn: Connection,
     target: Target,
     keys: Sequence[str],
-    digests: Sequence[str],
+    digests: Sequence[str | None],
     *,
     column: str,
     user_id: str,
@@ -383,6 +369,25 @@ def differing(
     return [(int(i), bool(new)) for i, new in conn.exec_driver_sql(sql, params)]
 
 
+def _changed_rows(
+    conn: Connection,
+    target: Target,
+    rows: Sequence[Mapping[str, Any]],
+    user_id: str,
+    scope_id: str,
+) -> list[tuple[int, bool]]:
+    """`differing` on the rows' `content_hash`: (position, is new) of the new or changed."""
+    return differing(
+        conn,
+        target,
+        [row[target.key_column] for row in rows],
+        [row.get("content_hash") for row in rows],
+        column="content_hash",
+        user_id=user_id,
+        scope_id=scope_id,
+    )
+
+
 def _key_in(conn: Connection, key_col: Column) -> ColumnElement[bool]:
     """`key IN (:keys)`: one array parameter on Postgres, expanded elsewhere."""
     if conn.dialect.name == "postgresql":
@@ -409,13 +414,15 @@ def upsert_batch(
     """Insert new keys, rewrite rows whose content hash changed. `rows` must have unique keys
     (see `RowPreparer`) and carry `content_hash`.
 
-    On Postgres, `probe` first reads the batch's stored hashes so that unchanged rows are
-    neither copied nor locked; without it every row goes through the upsert, which still
-    rewrites only rows whose hash differs and counts exactly. A caller skips the probe while
-    its batches find no existing rows (a first sync), where the probe only costs a SELECT.
-    `expect_new` (such a caller, too) COPYs the batch straight into the table inside a
-    savepoint: a quarter less work for the database than staging plus `ON CONFLICT`; if a
-    key exists after all, the savepoint is rolled back and the batch upserted as usual.
+    On Postgres, `probe` first asks which rows are new or changed (`differing`), so that
+    unchanged rows are neither copied nor locked; without it every row goes through the
+    upsert, which still rewrites only rows whose hash differs and counts exactly. A caller
+    skips the probe while its batches find no existing rows (a first sync), where the probe
+    only costs a statement.
+    `expect_new` (such a caller, too) inserts the batch inside a savepoint without asking
+    first (on Postgres a COPY straight into the table: a quarter less work for the database
+    than staging plus `ON CONFLICT`); if a key exists after all, the savepoint is rolled
+    back and the batch upserted as usual.
     """
     if not rows:
         return WriteCounts()
@@ -423,7 +430,7 @@ def upsert_batch(
         if expect_new and _pg_insert_new(conn, target, rows, user_id, scope_id, columns, now):
             return WriteCounts(inserted=len(rows))
         return _pg_upsert(conn, target, rows, user_id, scope_id, columns, now, probe)
-    return _sqlite_upsert(conn, target, rows, user_id, scope_id, columns, now)
+    return _sqlite_upsert(conn, target, rows, user_id, scope_id, columns, now, expect_new)
 
 
 def update_batch(
@@ -536,27 +543,32 @@ def _sqlite_upsert(
     scope_id: str,
     columns: Sequence[str],
     now: datetime,
+    expect_new: bool,
 ) -> WriteCounts:
     table = target.table
     key_name = target.key_column
-    existing = stored_hashes(
-        conn, target, [row[key_name] for row in rows], user_id=user_id, scope_id=scope_id
-    )
-    counts = WriteCounts()
-    to_write = []
-    for row in rows:
-        before = existing.get(row[key_name], _ABSENT)
-        if before is _ABSENT:
-            counts.inserted += 1
-        elif before != row.get("content_hash"):
-            counts.updated += 1
-        else:
-            counts.unchanged += 1
-            continue
-        to_write.append(row)
-    if not to_write:
-        return counts
     data_columns = [name for name in columns if name != key_name]
+    names = [key_name, "content_hash", *data_columns]
+    fixed = {
+        "user_id": user_id,
+        target.scope_column: scope_id,
+        "last_synced_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if expect_new:  # as on Postgres: insert them all, unless a key exists after all
+        try:
+            with conn.begin_nested():
+                _sqlite_executemany(conn, sqlite_insert(table), fixed, names, rows)
+            return WriteCounts(inserted=len(rows))
+        except IntegrityError:
+            pass
+    found = _changed_rows(conn, target, rows, user_id, scope_id)
+    new_rows = sum(1 for _, new in found if new)
+    counts = WriteCounts(inserted=new_rows, updated=len(found) - new_rows)
+    counts.unchanged = len(rows) - len(found)
+    if not found:
+        return counts
     stmt = sqlite_insert(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(target.conflict_columns),
@@ -568,14 +580,7 @@ def _sqlite_upsert(
         },
         where=table.c.content_hash.is_distinct_from(stmt.excluded.content_hash),
     )
-    fixed = {
-        "user_id": user_id,
-        target.scope_column: scope_id,
-        "last_synced_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }
-    _sqlite_executemany(conn, stmt, fixed, [key_name, "content_hash", *data_columns], to_write)
+    _sqlite_executemany(conn, stmt, fixed, names, [rows[i] for i, _ in found])
     return counts
 
 
@@ -784,14 +789,9 @@ def _pg_upsert(
     data_columns = [name for name in columns if name != key_name]
     changed = rows
     if probe:
-        # Unchanged rows are left out first (one SELECT of the batch's hashes): they cost no
+        # Unchanged rows are left out first (one statement, see differing): they cost no
         # COPY, and ON CONFLICT would lock, that is write, every row it meets.
-        hashes = stored_hashes(
-            conn, target, [row[key_name] for row in rows], user_id=user_id, scope_id=scope_id
-        )
-        changed = [
-            row for row in rows if hashes.get(row[key_name], _ABSENT) != row.get("content_hash")
-        ]
+        changed = [rows[i] for i, _ in _changed_rows(conn, target, rows, user_id, scope_id)]
         if not changed:
             return WriteCounts(unchanged=len(rows))
     stage = _stage(conn, target, changed, data_columns)

@@ -146,7 +146,7 @@ class _DatabaseSink:
     inserted: int = 0
     analyzed_at: int = 0  # `inserted` when the statistics were last refreshed
     # The last batch met existing rows (unknown at first). While batches meet none (a first
-    # sync), the next one is COPYed straight in, without reading stored hashes first.
+    # sync), the next one is inserted straight away, without asking which rows exist.
     met_existing: bool = True
     # Rows come through a _SourceFilter: new or changed at the source, so rarely unchanged,
     # and reading their stored hashes first would seldom spare a write.
@@ -705,7 +705,7 @@ class _SourceFilter:
                     read_only(conn),
                     self.target,
                     [keys[i] for i in wanted],
-                    [digests[i] for i in wanted],  # type: ignore[misc]
+                    [digests[i] for i in wanted],
                     column=SOURCE_HASH_COLUMN,
                     user_id=self.user_id,
                     scope_id=self.scope_id,
