@@ -26,6 +26,7 @@ Rules (see docs/operations.md, "Queue semantics"):
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -140,7 +141,6 @@ class Queue:
         self.spec = spec or QueueSpec()
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()
-        self._claim_statements: dict[tuple[str, bool], Any] = {}
 
     # -----------------------------------------------------------------------------------------
     # Enqueue
@@ -270,12 +270,9 @@ class Queue:
     ) -> tuple[Any, dict[str, Any]]:
         """The claim and its parameters. The statement is built once per dialect and kind
         (its values are bound parameters): a claim costs no statement construction."""
-        key = (conn.dialect.name, job_id is None)
-        stmt = self._claim_statements.get(key)
-        if stmt is None:
-            stmt = self._claim_statements[key] = _claim_statement(
-                postgres=conn.dialect.name == "postgresql", by_id=job_id is not None
-            )
+        stmt = _claim_statement(
+            postgres=conn.dialect.name == "postgresql", by_id=job_id is not None
+        )
         now = self.clock.now()
         params = {
             "claim_now": now,
@@ -658,6 +655,7 @@ class Queue:
         }
 
 
+@functools.cache
 def _claim_statement(*, postgres: bool, by_id: bool):
     """UPDATE the best claimable job (or the job `:job_id`) to running, RETURNING it.
 
