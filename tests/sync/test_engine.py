@@ -401,3 +401,38 @@ def test_an_interrupted_job_stops_fetching_at_once(engine, specs, start_server):
     # The fetch thread stopped a few pages ahead (bounded queue), not at page 20.
     assert 1 <= len(server.requests) <= 5
     assert count(engine, activity_logs) == 0
+
+
+def test_a_sync_tunes_the_garbage_collector_and_restores_it(
+    engine, specs, start_server, monkeypatch
+):
+    """While a sync runs, the young generation collects far less often and what was alive
+    before it is frozen out of full collections; afterwards the process is as it was, even
+    when the sync fails."""
+    import gc
+
+    from runner.mapping import CompiledMapping
+    from runner.sync.engine import GC_YOUNG
+
+    server = start_server(EditedBigBuy(products=3))
+    add_supplier(engine, "bb", "bigbuy", base_url=server.base_url)
+    seen = []
+    original = CompiledMapping.map
+
+    def watching(self, record):
+        seen.append((gc.get_threshold()[0], gc.get_freeze_count() > 0))
+        return original(self, record)
+
+    monkeypatch.setattr(CompiledMapping, "map", watching)
+    before = gc.get_threshold()
+    sync(engine, specs, "supplier_api")
+    assert seen and set(seen) == {(max(before[0], GC_YOUNG), True)}
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+    def failing(self, record):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(CompiledMapping, "map", failing)
+    with pytest.raises(JobFailed):
+        sync(engine, specs, "supplier_api", supplier_id="bb")
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
