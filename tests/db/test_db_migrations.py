@@ -58,6 +58,48 @@ def test_upgrade_from_nothing_matches_the_models(blank_db_url):
         engine.dispose()
 
 
+def _collations(engine) -> dict[tuple[str, str], str | None]:
+    """(table, column) -> the collation the database reports for each string column."""
+    with engine.connect() as conn:
+        inspector = inspect(conn)
+        return {
+            (table, column["name"]): column["type"].collation
+            for table in metadata.tables
+            for column in inspector.get_columns(table)
+            if hasattr(column["type"], "collation")
+        }
+
+
+def test_key_columns_compare_byte_by_byte(blank_db_url):
+    """autogenerate does not compare collations either: on Postgres the key columns of the
+    synced tables are COLLATE "C" after an upgrade, and back to the default after a
+    downgrade; no other column has a collation of its own."""
+    engine = make_engine(blank_db_url)
+    keys = {
+        ("imported_products", "user_id"),
+        ("imported_products", "supplier_id"),
+        ("imported_products", "external_id"),
+        ("orders", "user_id"),
+        ("orders", "integration_id"),
+        ("orders", "platform_order_id"),
+    }
+    try:
+        upgrade(engine)
+        collated = {k for k, v in _collations(engine).items() if v is not None}
+        if engine.dialect.name == "postgresql":
+            assert collated == keys
+            assert {_collations(engine)[k] for k in keys} == {"C"}
+        else:
+            assert collated == set()
+        downgrade(engine, "0002")
+        assert {k for k, v in _collations(engine).items() if v is not None} == set()
+        assert "ix_imported_products_stale" in _indexes(engine)
+        upgrade(engine)
+        assert "ix_imported_products_stale" not in _indexes(engine)
+    finally:
+        engine.dispose()
+
+
 def test_upgrade_is_idempotent_and_downgrade_round_trips(blank_db_url):
     engine = make_engine(blank_db_url)
     try:
