@@ -30,6 +30,7 @@ import contextlib
 import gc
 import logging
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -74,7 +75,9 @@ log = logging.getLogger("sync_runner.sync")
 
 BATCH_ROWS = 5000  # rows per write statement
 PREFETCH_PAGES = 6  # pages fetched ahead of the step (while it waits for the database)
-GC_YOUNG = 50_000  # the collector's young threshold while a sync runs (_streaming_collector)
+# While a sync runs (see _tuned_for_streaming):
+GC_YOUNG = 50_000  # the collector's young threshold
+SWITCH_INTERVAL = 0.001  # seconds a thread holds the GIL before it must offer it
 ANALYZE_AFTER_ROWS = 1000  # inserted rows before the first statistics refresh
 COUNT_KEYS = ("fetched", "inserted", "updated", "unchanged", "unmatched", "duplicates")
 COUNT_KEYS += ("rejected", "requests")
@@ -115,7 +118,7 @@ def run_sync(
     for an unknown sync type or supplier, and lets `JobInterrupted` from `checkpoint` through.
     `on_diff` receives every change a dry run finds.
     """
-    with _streaming_collector():
+    with _tuned_for_streaming():
         return _Sync(
             engine,
             specs,
@@ -130,25 +133,32 @@ def run_sync(
 
 
 @contextlib.contextmanager
-def _streaming_collector() -> Iterator[None]:
-    """Run a sync with the cyclic garbage collector tuned for streaming.
+def _tuned_for_streaming() -> Iterator[None]:
+    """Run a sync with the interpreter tuned for its three threads, and undo it at the end.
 
-    A sync allocates millions of short-lived containers (records, rows) that refcounting
-    frees and that form no cycles, yet with the default thresholds the collector ran about
-    400 young and 4 full collections per 100,000 products, 0.6 to 0.8 s with the GIL held:
-    records waiting in the pipeline's queues survive into the older generations and are
-    scanned again and again. Here the young generation collects every `GC_YOUNG` net
-    allocations (0.05 to 0.1 s per 100,000), and the objects alive before the sync
-    (modules, specs, compiled mappings) are frozen out of full collections. Both are undone
-    when the sync ends; cycles made meanwhile are still collected.
+    - The cyclic garbage collector. A sync allocates millions of short-lived containers
+      (records, rows) that refcounting frees and that form no cycles, yet with the default
+      thresholds the collector ran about 400 young and 4 full collections per 100,000
+      products, 0.6 to 0.8 s with the GIL held: records waiting in the pipeline's queues
+      survive into the older generations and are scanned again and again. Here the young
+      generation collects every `GC_YOUNG` net allocations (0.05 to 0.1 s per 100,000), and
+      what was alive before the sync (modules, specs, compiled mappings) is frozen out of
+      full collections. Cycles made meanwhile are still collected.
+    - The GIL's switch interval. The write and fetch threads wait on sockets hundreds of
+      times per batch; each time, they need the GIL back from the mapping thread, which
+      gives it up only every switch interval (5 ms by default). At `SWITCH_INTERVAL` the
+      step no longer waits for the writer (a cold sync of 100,000: 1.4 to 1.8 s of waiting
+      -> under 0.3 s; the job 9% faster, median of 5).
     """
-    old = gc.get_threshold()
+    threshold, interval = gc.get_threshold(), sys.getswitchinterval()
     gc.freeze()
-    gc.set_threshold(max(old[0], GC_YOUNG), old[1], old[2])
+    gc.set_threshold(max(threshold[0], GC_YOUNG), threshold[1], threshold[2])
+    sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
     try:
         yield
     finally:
-        gc.set_threshold(*old)
+        sys.setswitchinterval(interval)
+        gc.set_threshold(*threshold)
         gc.unfreeze()
 
 
