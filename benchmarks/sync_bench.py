@@ -15,8 +15,9 @@ duration (claim to finish, as the job's outcome reports it), the process's wall 
 the peak RSS of the runner process (its VmHWM, read as it exits).
 
 In the same run, the floor, from the same fake and the same pages:
-- fetch: httpx GET of every page and `json.loads` of the body, nothing else;
-- write: the same rows, already mapped, COPY'd into a temporary staging table plus one
+- fetch: httpx GET of every page and the runner's parser (msgspec) on the body, nothing else;
+- write: the same rows, already mapped (JSON and decimals handed to COPY as text, as the
+  runner does), COPY'd into a temporary staging table plus one
   `INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE content_hash IS DISTINCT FROM`
   on Postgres (one `executemany` of the same upsert on SQLite), into an empty table (cold)
   and again (warm: nothing changes). Floor time = fetch + write; `x floor` is the job's time
@@ -450,10 +451,17 @@ def _upsert_sql(columns: Sequence[str], source: str, placeholders: bool) -> str:
 def _pg_floor_write(
     url: str, rows: list[dict[str, Any]], columns: list[str], *, empty: bool
 ) -> float:
+    import msgspec
     import psycopg
 
     conninfo = url.replace("postgresql+psycopg://", "postgresql://")
-    json_at = [i for i, c in enumerate(columns) if c == "image_urls"]
+    # Values as text where psycopg's own dumpers are slow (JSON, Decimal), as the runner
+    # does: the floor's COPY is as quick to format as the job's.
+    encode = msgspec.json.encode
+    as_text: list[tuple[int, Callable[[Any], str]]] = [
+        (i, lambda v: encode(v).decode()) for i, c in enumerate(columns) if c == "image_urls"
+    ]
+    as_text += [(i, str) for i, c in enumerate(columns) if c in ("price", "cost_price")]
     with psycopg.connect(conninfo) as conn:
         if empty:
             conn.execute("TRUNCATE imported_products")
@@ -467,8 +475,9 @@ def _pg_floor_write(
             with cursor.copy(f"COPY floor_stage ({', '.join(columns)}) FROM STDIN") as copy:
                 for row in rows:
                     values = [row[c] for c in columns]
-                    for i in json_at:
-                        values[i] = json.dumps(values[i])
+                    for i, as_str in as_text:
+                        if values[i] is not None:
+                            values[i] = as_str(values[i])
                     copy.write_row(values)
             now = datetime.now(UTC)
             sql = _upsert_sql(columns, "floor_stage", placeholders=False)
