@@ -286,32 +286,29 @@ class Queue:
     # -----------------------------------------------------------------------------------------
     # While running
 
-    def _fence(self, job: Job):
-        return and_(
-            import_jobs.c.id == job.id,
-            import_jobs.c.locked_by == job.locked_by,
-            import_jobs.c.attempts == job.attempts,
-            import_jobs.c.status == "running",
-        )
+    def _fenced_update(self, conn: Connection, job: Job, values: dict[str, Any]) -> bool:
+        """UPDATE the job's row with `values` if this worker still holds this attempt of it
+        (running, locked by it, same attempt): the fence. True if the row was updated."""
+        params = {f"set_{name}": value for name, value in values.items()}
+        params.update(fence_id=job.id, fence_worker=job.locked_by, fence_attempts=job.attempts)
+        stmt = _fenced_update_statement(tuple(sorted(values)))
+        return conn.execute(stmt, params).rowcount == 1
 
     def heartbeat(self, job: Job) -> datetime | None:
         """Renew the lease; return its new expiry, or None if this worker lost the job."""
         now = self.clock.now()
         expires = now + timedelta(seconds=self.spec.lease_seconds)
         with self._bookkeeping() as conn:
-            result = conn.execute(
-                update(import_jobs)
-                .where(self._fence(job))
-                .values(lease_expires_at=expires, heartbeat_at=now)
+            held = self._fenced_update(
+                conn, job, {"lease_expires_at": expires, "heartbeat_at": now}
             )
-        return expires if result.rowcount == 1 else None
+        return expires if held else None
 
     def _finish(self, job: Job, outcome: Outcome, values: dict[str, Any]) -> bool:
         now = self.clock.now()
         values = {"updated_at": now, **values}
         with self._bookkeeping() as conn:
-            result = conn.execute(update(import_jobs).where(self._fence(job)).values(values))
-            if result.rowcount == 1:
+            if self._fenced_update(conn, job, values):
                 return True
             holder = conn.execute(
                 select(import_jobs.c.status, import_jobs.c.locked_by, import_jobs.c.attempts).where(
@@ -653,6 +650,24 @@ class Queue:
             "pending_later": pending.later,
             "oldest_due_at": pending.oldest,
         }
+
+
+@functools.cache
+def _fenced_update_statement(columns: tuple[str, ...]):
+    """UPDATE import_jobs SET each of `columns` (bound as `set_<name>`) on the row of a job
+    this worker still holds: binds `fence_id`, `fence_worker`, `fence_attempts`. Built
+    once per set of columns: finishing a job costs no statement construction."""
+    c = import_jobs.c
+    return (
+        update(import_jobs)
+        .where(
+            c.id == bindparam("fence_id", type_=c.id.type),
+            c.locked_by == bindparam("fence_worker", type_=c.locked_by.type),
+            c.attempts == bindparam("fence_attempts", type_=c.attempts.type),
+            c.status == "running",
+        )
+        .values({name: bindparam(f"set_{name}", type_=c[name].type) for name in columns})
+    )
 
 
 @functools.cache
