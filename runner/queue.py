@@ -44,8 +44,8 @@ from sqlalchemy import (
     case,
     exists,
     func,
-    or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -675,35 +675,54 @@ def _claim_statement(*, postgres: bool, by_id: bool):
     """UPDATE the best claimable job (or the job `:job_id`) to running, RETURNING it.
 
     Binds `claim_now`, `lease_until`, `worker_id` and, with `by_id`, `job_id`.
+
+    The best due pending job and the best running job whose lease expired are picked apart,
+    each in queue order (`CLAIM_ORDER`) and locked (`SKIP LOCKED` on Postgres), and the
+    better of the two is claimed. Apart, because the planner cannot walk one index in order
+    through an OR of the two: the pending pick walks the partial index
+    `ix_import_jobs_pending` and stops at the first free row, instead of sorting every
+    pending job on each claim (1 ms per 1,000 pending).
     """
-    when = import_jobs.c.scheduled_at.type
+    c = import_jobs.c
+    when = c.scheduled_at.type
     now = bindparam("claim_now", type_=when)
-    cand = import_jobs.alias("candidate")
-    other = import_jobs.alias("other")
-    key_is_running = exists().where(
-        other.c.status == "running", other.c.concurrency_key == cand.c.concurrency_key
-    )
-    pending = and_(cand.c.status == "pending", ~key_is_running)
+
+    def pick(name: str, *conditions: Any):
+        cand = import_jobs.alias(f"{name}_candidate")
+        picked = (
+            select(cand.c.id, *(cand.c[column] for column, _ in CLAIM_ORDER))
+            .where(*(condition(cand) for condition in conditions))
+            .order_by(*_queue_order(cand))
+            .limit(1)
+        )
+        if by_id:
+            picked = picked.where(cand.c.id == bindparam("job_id", type_=c.id.type))
+        if postgres:
+            picked = picked.with_for_update(skip_locked=True)
+        return select(picked.cte(name))
+
+    def key_is_free(cand):
+        other = import_jobs.alias("other")
+        return ~exists().where(
+            other.c.status == "running", other.c.concurrency_key == cand.c.concurrency_key
+        )
+
+    pending = [lambda cand: cand.c.status == "pending", key_is_free]
     if not by_id:
-        pending = and_(pending, cand.c.scheduled_at <= now)
-    expired = and_(cand.c.status == "running", cand.c.lease_expires_at < now)
-    pick = (
-        select(cand.c.id)
-        .where(or_(pending, expired))
-        .order_by(cand.c.priority.desc(), cand.c.scheduled_at, cand.c.created_at, cand.c.id)
-        .limit(1)
-    )
-    if by_id:
-        pick = pick.where(cand.c.id == bindparam("job_id", type_=import_jobs.c.id.type))
-    if postgres:
-        pick = pick.with_for_update(skip_locked=True)
+        pending.append(lambda cand: cand.c.scheduled_at <= now)
+    expired = [
+        lambda cand: cand.c.status == "running",
+        lambda cand: cand.c.lease_expires_at < now,
+    ]
+    both = union_all(pick("pending_pick", *pending), pick("expired_pick", *expired)).subquery()
+    best = select(both.c.id).order_by(*_queue_order(both)).limit(1).scalar_subquery()
     return (
         update(import_jobs)
-        .where(import_jobs.c.id == pick.scalar_subquery())
+        .where(c.id == best)
         .values(
             status="running",
-            attempts=import_jobs.c.attempts + 1,
-            locked_by=bindparam("worker_id", type_=import_jobs.c.locked_by.type),
+            attempts=c.attempts + 1,
+            locked_by=bindparam("worker_id", type_=c.locked_by.type),
             lease_expires_at=bindparam("lease_until", type_=when),
             heartbeat_at=now,
             started_at=now,
@@ -711,6 +730,16 @@ def _claim_statement(*, postgres: bool, by_id: bool):
         )
         .returning(*import_jobs.c)
     )
+
+
+# The queue's order: higher priority first, then the earlier scheduled, then the older; the
+# id settles ties. `ix_import_jobs_pending` (runner.db.tables) holds exactly this order.
+CLAIM_ORDER = (("priority", "desc"), ("scheduled_at", "asc"), ("created_at", "asc"))
+
+
+def _queue_order(source) -> list[Any]:
+    order = [getattr(source.c[name], direction)() for name, direction in CLAIM_ORDER]
+    return [*order, source.c.id.asc()]
 
 
 def _check_length(what: str, value: str, limit: int) -> None:

@@ -114,8 +114,19 @@ import_jobs = Table(
         postgresql_where=text("status = 'running'"),
         sqlite_where=text("status = 'running'"),
     ),
-    Index("ix_import_jobs_claim", "status", "priority", "scheduled_at"),
     Index("ix_import_jobs_finished", "status", "completed_at"),
+)
+
+# The claim walks the pending jobs in queue order (runner.queue.CLAIM_ORDER) and stops at the
+# first due one whose key is free: no sort of the backlog on each claim.
+Index(
+    "ix_import_jobs_pending",
+    import_jobs.c.priority.desc(),
+    import_jobs.c.scheduled_at,
+    import_jobs.c.created_at,
+    import_jobs.c.id,
+    postgresql_where=text("status = 'pending'"),
+    sqlite_where=text("status = 'pending'"),
 )
 
 suppliers = Table(

@@ -92,6 +92,55 @@ def test_claim_takes_priority_then_age_and_only_due_jobs(queue, clock):
     assert queue.claim("w").id == later
 
 
+def test_expired_and_pending_jobs_share_one_order(queue, clock):
+    """The claim picks the best pending job and the best expired one apart, then the better
+    of the two by the same order: priority first, then age."""
+    lost_low = queue.enqueue("u1", "t", supplier_id="a").job_id
+    lost_high = queue.enqueue("u1", "t", supplier_id="b", priority=20).job_id
+    assert {queue.claim("dead").id, queue.claim("dead").id} == {lost_low, lost_high}
+    clock.advance(1)
+    pending_mid = queue.enqueue("u1", "t", supplier_id="c", priority=10).job_id
+    pending_low = queue.enqueue("u1", "t", supplier_id="d").job_id
+    clock.advance(301)  # both leases expired
+    order = [queue.claim("w").id for _ in range(4)]
+    assert order == [lost_high, pending_mid, lost_low, pending_low]
+    assert queue.claim("w") is None
+
+
+def test_the_claim_walks_the_pending_index_instead_of_sorting(queue, engine):
+    """With a backlog, the plan of the claim's pending pick reads `ix_import_jobs_pending` in
+    order and stops at the first free row: no sort of the pending jobs, on either database."""
+    from runner.queue import _claim_statement
+
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        queue.enqueue_rows(conn, [queue.new_row(f"u{i}", "t") for i in range(3000)])
+        conn.exec_driver_sql("ANALYZE import_jobs" if postgres else "ANALYZE")
+    now = queue.clock.now()
+    params = {"claim_now": now, "lease_until": now, "worker_id": "w"}
+    stmt = _claim_statement(postgres=postgres, by_id=False)
+    with engine.connect() as conn:
+        compiled = stmt.compile(dialect=conn.dialect)
+        bound = compiled.construct_params(params, _check=False)
+        processed = {
+            name: compiled.binds[name].type.bind_processor(conn.dialect)(value)
+            if compiled.binds[name].type.bind_processor(conn.dialect)
+            else value
+            for name, value in bound.items()
+        }
+        if postgres:
+            plan = conn.exec_driver_sql(f"EXPLAIN {compiled}", processed).scalars().all()
+            pending_pick = "\n".join(plan).split("CTE expired_pick")[0]
+            sort = "Sort"
+        else:
+            args = tuple(processed[name] for name in compiled.positiontup)
+            plan = [r[3] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", args)]
+            pending_pick = "\n".join(plan).split("UNION ALL")[0]
+            sort = "TEMP B-TREE"
+        conn.rollback()
+    assert "ix_import_jobs_pending" in pending_pick and sort not in pending_pick, plan
+
+
 def test_claim_charges_the_attempt_and_sets_the_lease(queue, clock):
     job_id = queue.enqueue("u1", "t").job_id
     job = queue.claim("worker-1")
@@ -419,7 +468,8 @@ def test_only_the_queues_bookkeeping_skips_the_wal_flush(queue, engine):
     assert not any("synchronous_commit" in s for s in enqueued)
     if engine.dialect.name == "postgresql":
         assert len(relaxed) == 3  # claim, heartbeat, finish: one per transaction
-        assert sent[0].startswith("SET LOCAL") and sent[1].startswith("UPDATE import_jobs")
+        # then the claim (its picks come first, as CTEs of its UPDATE)
+        assert sent[0].startswith("SET LOCAL") and sent[1].startswith("WITH pending_pick AS")
     else:
         assert relaxed == []
     with engine.connect() as conn:  # SET LOCAL ends with its transaction
