@@ -440,3 +440,22 @@ def test_a_sync_tunes_the_interpreter_and_restores_it(engine, specs, start_serve
     with pytest.raises(JobFailed):
         sync(engine, specs, "supplier_api", supplier_id="bb")
     assert as_before() == before
+
+
+def test_overlapping_syncs_share_one_tuning_undone_by_the_last():
+    """Two syncs running at once in one process (threads): the second to end restores the
+    settings from before the first began, not the tuned ones it found."""
+    import gc
+    import sys
+
+    from runner.sync.engine import GC_YOUNG, _tuned_for_streaming
+
+    before = (gc.get_threshold(), sys.getswitchinterval())
+    first, second = _tuned_for_streaming(), _tuned_for_streaming()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_threshold()[0] == max(before[0][0], GC_YOUNG)  # the second still runs
+    second.__exit__(None, None, None)
+    assert (gc.get_threshold(), sys.getswitchinterval()) == before
+    assert gc.get_freeze_count() == 0
