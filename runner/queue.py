@@ -31,7 +31,7 @@ import json
 import logging
 import random
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -677,7 +677,7 @@ def _claim_statement(*, postgres: bool, by_id: bool):
     Binds `claim_now`, `lease_until`, `worker_id` and, with `by_id`, `job_id`.
 
     The best due pending job and the best running job whose lease expired are picked apart,
-    each in queue order (`CLAIM_ORDER`) and locked (`SKIP LOCKED` on Postgres), and the
+    each in queue order (`_queue_order`) and locked (`SKIP LOCKED` on Postgres), and the
     better of the two is claimed. Apart, because the planner cannot walk one index in order
     through an OR of the two: the pending pick walks the partial index
     `ix_import_jobs_pending` and stops at the first free row, instead of sorting every
@@ -687,34 +687,29 @@ def _claim_statement(*, postgres: bool, by_id: bool):
     when = c.scheduled_at.type
     now = bindparam("claim_now", type_=when)
 
-    def pick(name: str, *conditions: Any):
-        cand = import_jobs.alias(f"{name}_candidate")
-        picked = (
-            select(cand.c.id, *(cand.c[column] for column, _ in CLAIM_ORDER))
-            .where(*(condition(cand) for condition in conditions))
-            .order_by(*_queue_order(cand))
-            .limit(1)
+    def pending(cand) -> list[Any]:
+        other = import_jobs.alias("other")
+        key_is_running = exists().where(
+            other.c.status == "running", other.c.concurrency_key == cand.c.concurrency_key
         )
+        clauses = [cand.c.status == "pending", ~key_is_running]
+        return clauses if by_id else [*clauses, cand.c.scheduled_at <= now]
+
+    def expired(cand) -> list[Any]:
+        return [cand.c.status == "running", cand.c.lease_expires_at < now]
+
+    def pick(name: str, conditions: Callable[[Any], list[Any]]):
+        cand = import_jobs.alias(f"{name}_candidate")
+        ordered_by = (cand.c.id, cand.c.priority, cand.c.scheduled_at, cand.c.created_at)
+        picked = select(*ordered_by).where(*conditions(cand)).order_by(*_queue_order(cand))
+        picked = picked.limit(1)
         if by_id:
             picked = picked.where(cand.c.id == bindparam("job_id", type_=c.id.type))
         if postgres:
             picked = picked.with_for_update(skip_locked=True)
         return select(picked.cte(name))
 
-    def key_is_free(cand):
-        other = import_jobs.alias("other")
-        return ~exists().where(
-            other.c.status == "running", other.c.concurrency_key == cand.c.concurrency_key
-        )
-
-    pending = [lambda cand: cand.c.status == "pending", key_is_free]
-    if not by_id:
-        pending.append(lambda cand: cand.c.scheduled_at <= now)
-    expired = [
-        lambda cand: cand.c.status == "running",
-        lambda cand: cand.c.lease_expires_at < now,
-    ]
-    both = union_all(pick("pending_pick", *pending), pick("expired_pick", *expired)).subquery()
+    both = union_all(pick("pending_pick", pending), pick("expired_pick", expired)).subquery()
     best = select(both.c.id).order_by(*_queue_order(both)).limit(1).scalar_subquery()
     return (
         update(import_jobs)
@@ -732,14 +727,12 @@ def _claim_statement(*, postgres: bool, by_id: bool):
     )
 
 
-# The queue's order: higher priority first, then the earlier scheduled, then the older; the
-# id settles ties. `ix_import_jobs_pending` (runner.db.tables) holds exactly this order.
-CLAIM_ORDER = (("priority", "desc"), ("scheduled_at", "asc"), ("created_at", "asc"))
-
-
 def _queue_order(source) -> list[Any]:
-    order = [getattr(source.c[name], direction)() for name, direction in CLAIM_ORDER]
-    return [*order, source.c.id.asc()]
+    """The queue's order over `source`'s columns: higher priority first, then the earlier
+    scheduled, then the older; the id settles ties. `ix_import_jobs_pending`
+    (runner.db.tables) holds exactly this order."""
+    c = source.c
+    return [c.priority.desc(), c.scheduled_at.asc(), c.created_at.asc(), c.id.asc()]
 
 
 def _check_length(what: str, value: str, limit: int) -> None:

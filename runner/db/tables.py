@@ -117,8 +117,8 @@ import_jobs = Table(
     Index("ix_import_jobs_finished", "status", "completed_at"),
 )
 
-# The claim walks the pending jobs in queue order (runner.queue.CLAIM_ORDER) and stops at the
-# first due one whose key is free: no sort of the backlog on each claim.
+# The claim walks the pending jobs in queue order (runner.queue._queue_order) and stops at
+# the first due one whose key is free: no sort of the backlog on each claim.
 Index(
     "ix_import_jobs_pending",
     import_jobs.c.priority.desc(),
