@@ -549,13 +549,7 @@ def _sqlite_upsert(
     key_name = target.key_column
     data_columns = [name for name in columns if name != key_name]
     names = [key_name, "content_hash", *data_columns]
-    fixed = {
-        "user_id": user_id,
-        target.scope_column: scope_id,
-        "last_synced_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }
+    fixed = _new_row_values(target, user_id, scope_id, now)
     if expect_new:  # as on Postgres: insert them all, unless a key exists after all
         try:
             with conn.begin_nested():
@@ -582,6 +576,17 @@ def _sqlite_upsert(
     )
     _sqlite_executemany(conn, stmt, fixed, names, [rows[i] for i, _ in found])
     return counts
+
+
+def _new_row_values(target: Target, user_id: str, scope_id: str, now: datetime) -> dict[str, Any]:
+    """The columns a batch's inserted rows share: owner, scope and the three timestamps."""
+    return {
+        "user_id": user_id,
+        target.scope_column: scope_id,
+        "last_synced_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _sqlite_executemany(
@@ -697,10 +702,10 @@ def _copy(
     into: str,
     names: Sequence[str],
     rows: Sequence[Mapping[str, Any]],
-    fixed: Sequence[tuple[str, Any]] = (),
+    fixed: Mapping[str, Any] | None = None,
 ) -> None:
     """COPY each row's values of `names` (JSON columns as JSON text), then the `fixed`
-    (column, value) pairs, into the table `into`."""
+    values (column -> the same value in every row), into the table `into`."""
     # Values psycopg formats slowly are given to it as text: JSON (see _json_text), and
     # numbers (str of a Decimal is C; psycopg's Decimal dumper takes three times as long).
     as_text = []
@@ -710,9 +715,10 @@ def _copy(
             as_text.append((i, _json_text))
         elif isinstance(column_type, Numeric) and not isinstance(column_type, Integer):
             as_text.append((i, str))
-    cols = ", ".join(_quote(conn, name) for name in (*names, *(name for name, _ in fixed)))
+    fixed = fixed or {}
+    cols = ", ".join(_quote(conn, name) for name in (*names, *fixed))
     # The same for every row: as text once (psycopg would format a datetime per row).
-    tail = [value.isoformat() if isinstance(value, datetime) else value for _, value in fixed]
+    tail = [v.isoformat() if isinstance(v, datetime) else v for v in fixed.values()]
     values = _values_getter(names)
     dbapi = conn.connection.driver_connection
     with dbapi.cursor() as cursor, cursor.copy(f"COPY {into} ({cols}) FROM STDIN") as copy:
@@ -765,8 +771,7 @@ def _pg_insert_new(
 
     key_name = target.key_column
     names = [key_name, "content_hash", *(c for c in columns if c != key_name)]
-    fixed = [("user_id", user_id), (target.scope_column, scope_id)]
-    fixed += [("last_synced_at", now), ("created_at", now), ("updated_at", now)]
+    fixed = _new_row_values(target, user_id, scope_id, now)
     try:
         with conn.begin_nested():
             _copy(conn, target, _quote(conn, target.table.name), names, rows, fixed)
