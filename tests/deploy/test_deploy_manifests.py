@@ -207,7 +207,7 @@ def test_scaledjob_job_spec_is_validated_strictly(rendered, policy, validator):
     assert any("jobTargetRef is not a valid JobSpec" in p for p in problems), problems
 
 
-def test_scaledjob_must_count_due_unclaimed_jobs(rendered, policy):
+def test_scaledjob_must_count_due_unclaimed_jobs(rendered, policy, validator):
     docs = rendered("scale-out")
     find(docs, "ScaledJob")["spec"]["triggers"][0]["metadata"]["query"] = (
         "SELECT COUNT(*) FROM import_jobs"
