@@ -43,7 +43,8 @@ from runner.http.auth import Auth, AuthContext, Call, create_auth
 from runner.http.client import MAX_BODY_BYTES, MAX_WAIT_SECONDS, HttpClient, HttpStatusError
 from runner.http.paginate import PageRequest, default_fingerprint, walk
 from runner.http.ratelimit import RateLimiter
-from runner.http.response import Response, as_records
+from runner.http.response import RecordsMissing, Response, records_at
+from runner.http.rules import compile_predicate
 from runner.paths import get_path
 from runner.redact import SECRETS, redact
 from runner.spec.model import AuthSpec, ConnectorSpec, LookupSpec, OperationSpec, RateLimitSpec
@@ -77,6 +78,7 @@ class _Prepared:
     headers: dict[str, str]
     body: Any
     auth: Auth
+    empty_when: Callable[[Mapping[str, Any]], bool] | None = None
 
 
 def _param_text(value: Any) -> str:
@@ -243,6 +245,11 @@ class Connector:
                     headers={k: str(v) for k, v in self._render(op.headers, where).items()},
                     body=self._render(op.body, f"{where}.body") if op.body is not None else None,
                     auth=self._make_auth(op.auth, f"{where}.auth") if op.auth else self._auth,
+                    empty_when=(
+                        compile_predicate(op.empty_when, f"{self.name}.{operation}: empty_when")
+                        if op.empty_when
+                        else None
+                    ),
                 )
                 self._prepared[operation] = prepared
             return prepared
@@ -278,8 +285,17 @@ class Connector:
             call.json = prepared.body
             return self._client.request(call, prepared.auth)
 
+        empty_when = prepared.empty_when
+
         def extract(response: Response) -> list:
-            return as_records(get_path(response.data, op.records))
+            if empty_when is not None and empty_when(response.variables()):
+                return []
+            try:
+                return records_at(response.data, op.records)
+            except RecordsMissing as exc:
+                hint = "; declare empty_when if it means 'no records'"
+                hint = hint if exc.absent and empty_when is None else ""
+                raise RecordsMissing(f"{label}: {response.url}: {exc}{hint}", exc.absent) from None
 
         def fingerprint(records: list) -> bytes:
             ids = [get_path(r, op.id_field) for r in records]

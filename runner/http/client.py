@@ -47,7 +47,7 @@ from runner.http.auth import Auth, Call
 from runner.http.pool import ClientPool
 from runner.http.ratelimit import RateLimiter
 from runner.http.response import Response
-from runner.paths import get_path
+from runner.http.rules import BAN_SECONDS, ResponseRules
 from runner.redact import redact, redact_url
 from runner.spec.model import ResponseSpec, RetrySpec, TimeoutSpec
 
@@ -55,9 +55,6 @@ MAX_BODY_BYTES = 256 * 1024 * 1024  # a BigBuy page of 10,000 products is ~30 MB
 MAX_WAIT_SECONDS = 120.0  # longer waits become RetryLater (the job is deferred)
 SNIPPET = 300
 
-_BAN_SECONDS = re.compile(
-    r"(?:ban will last|last for)\D{0,12}(\d+(?:\.\d+)?)\s*(?:more\s+)?s", re.I
-)
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
 
 
@@ -84,6 +81,14 @@ class _Failure:
 
 
 _RESEND = object()
+
+
+@dataclass
+class _AuthExpired:
+    """The answer says the credentials or token died (a `classify` rule): like a 401, the
+    auth kind may renew them once and the request is sent again."""
+
+    message: str
 
 
 _DECODER = msgspec.json.Decoder()
@@ -142,11 +147,7 @@ class HttpClient:
         self.rng = rng or random.Random()
         self.max_body_bytes = max_body_bytes
         self.max_wait = max_wait
-        self._retryable = (
-            re.compile(self.rules.retryable_error_pattern, re.I)
-            if self.rules.retryable_error_pattern
-            else None
-        )
+        self._rules = ResponseRules(self.rules)
         timeouts = timeouts or TimeoutSpec()
         timeout = httpx.Timeout(
             connect=timeouts.connect, read=timeouts.read, write=timeouts.read, pool=timeouts.read
@@ -211,7 +212,7 @@ class HttpClient:
                 raise BodyTooLarge(f"{where}: {exc}") from None
             else:
                 outcome = self._classify(url, status, headers, content, sent)
-                if outcome is _RESEND:
+                if outcome is _RESEND or isinstance(outcome, _AuthExpired):
                     probe = httpx.Response(status, headers=headers, content=content)
                     if (
                         auth is not None
@@ -221,7 +222,12 @@ class HttpClient:
                         resent_for_auth = True
                         attempt -= 1
                         continue
-                    outcome = _Failure(self._auth_message(status, content), False, status=status)
+                    if isinstance(outcome, _AuthExpired):
+                        outcome = _Failure(outcome.message, False, status=status)
+                    else:
+                        outcome = _Failure(
+                            self._auth_message(status, content), False, status=status
+                        )
             if isinstance(outcome, Response):
                 return outcome
             self._fail_or_wait(outcome, where, attempt, shown, sent)
@@ -281,10 +287,16 @@ class HttpClient:
         data = self._parse(status, headers, content)
         if isinstance(data, _Failure):
             return data
-        envelope = self._envelope_failure(data)
-        if envelope is not None:
-            return envelope
-        return Response(status, headers, redact_url(str(url)), url, data, sent)
+        response = Response(status, headers, redact_url(str(url)), url, data, sent)
+        verdict = self._rules.error(response.variables()) if self._rules.active else None
+        if verdict is None:
+            return response
+        if verdict.kind == "auth_expired":
+            return _AuthExpired(verdict.message)
+        delay = verdict.delay
+        if verdict.kind == "retry_after" and delay is None:
+            delay = self._stated_delay(headers, content)
+        return _Failure(verdict.message, verdict.retryable, delay, status)
 
     def _parse(self, status: int, headers: httpx.Headers, content: bytes) -> Any:
         if not content.strip():
@@ -311,24 +323,6 @@ class HttpClient:
                 detail += f": {_snippet(content)}"
             return _Failure(f"HTTP {status} but {detail}", True, status=status)
 
-    def _envelope_failure(self, data: Any) -> _Failure | None:
-        rules = self.rules
-        if not rules.error_path or not isinstance(data, dict):
-            return None
-        if get_path(data, rules.error_path) is None:
-            return None
-        code = get_path(data, rules.error_code_path) if rules.error_code_path else None
-        message = get_path(data, rules.error_message_path) if rules.error_message_path else None
-        if code is None and message is None:
-            message = json.dumps(get_path(data, rules.error_path))[:SNIPPET]
-        text = " ".join(str(part) for part in (code, message) if part is not None)
-        retryable = bool(self._retryable and self._retryable.search(text))
-        delay = None
-        if retryable:
-            match = _BAN_SECONDS.search(text)
-            delay = float(match.group(1)) if match else None
-        return _Failure(f"API error: {redact(text)}", retryable, delay)
-
     def _stated_delay(self, headers: httpx.Headers, content: bytes) -> float | None:
         retry_after = headers.get("retry-after")
         if retry_after:
@@ -349,7 +343,7 @@ class HttpClient:
             if reset is not None:
                 # Epoch seconds (BigBuy); small values are read as a delay in seconds.
                 return max(0.0, reset - self.wall()) if reset > 1e9 else max(0.0, reset)
-        match = _BAN_SECONDS.search(content[:2048].decode("utf-8", "replace"))
+        match = BAN_SECONDS.search(content[:2048].decode("utf-8", "replace"))
         return float(match.group(1)) if match else None
 
     def _backoff(self, attempt: int) -> float:

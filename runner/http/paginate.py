@@ -3,6 +3,9 @@
 A kind says what the first request adds (`first`) and, from a page just read, what the next
 request is (`next`, None to stop). `walk()` drives any kind and owns what they all share:
 - stop after an empty page (every kind);
+- totals: where the API announces one (`total_path`: records, `total_pages_header`: pages,
+  both read from the latest page), a walk that ends short of it is an error, whatever
+  ended it (an empty or short page, a missing cursor);
 - a hard cap: needing more than `max_pages` pages is an error, not a silent truncation;
 - a repeat guard: a page request (URL + params, i.e. the page token) sent twice, or a page
   whose records (by id) equal an earlier page's, stops the walk with an error. That catches a
@@ -32,7 +35,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from runner.errors import PermanentError
+from runner.errors import PermanentError, SyncRunnerError
 from runner.http.response import Response
 from runner.paths import get_path
 from runner.redact import redact_url
@@ -73,6 +76,14 @@ class Paginator:
 
     def next(self, request: PageRequest, response: Response, records: list) -> PageRequest | None:
         return None
+
+    def announced(self, response: Response) -> tuple[int | None, int | None]:
+        """The (records, pages) totals this page announces, where the spec says they are."""
+        total_path = self.params.get("total_path")
+        header = self.params.get("total_pages_header")
+        records = _as_int(get_path(response.data, total_path)) if total_path else None
+        pages = _as_int(response.headers.get(header)) if header else None
+        return records, pages
 
     def _short(self, records: list) -> bool:
         size = self.params.get("size")
@@ -220,6 +231,37 @@ def default_fingerprint(records: list) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
+def _annotate(exc: BaseException, note: str) -> None:
+    """Append `note` to a runner error's one-line message (its class and fields stay)."""
+    if exc.args and isinstance(exc.args[0], str):
+        exc.args = (f"{exc.args[0]} ({note})", *exc.args[1:])
+
+
+@dataclass
+class _Progress:
+    """How far a walk got, and what the API said it would hold."""
+
+    pages: int = 0
+    records: int = 0
+    total: int | None = None
+    total_pages: int | None = None
+
+    def describe(self) -> str:
+        text = f"the walk stopped after {self.records} records on {self.pages} pages"
+        if self.total is not None:
+            text += f" of the {self.total} records announced"
+        elif self.total_pages is not None:
+            text += f" of the {self.total_pages} pages announced"
+        return text
+
+    def shortfall(self) -> str | None:
+        if self.total is not None and self.records < self.total:
+            return f"the walk ended after {self.records} of the {self.total} records announced"
+        if self.total_pages is not None and self.pages < self.total_pages:
+            return f"the walk ended after {self.pages} of the {self.total_pages} pages announced"
+        return None
+
+
 def walk(
     spec: PaginateSpec | None,
     fetch: Callable[[PageRequest], Response],
@@ -229,13 +271,17 @@ def walk(
     fingerprint: Callable[[list], bytes] = default_fingerprint,
     label: str = "",
 ) -> Iterator[tuple[Response, list]]:
-    """Yield (response, records) page by page until the kind or an empty page says stop."""
+    """Yield (response, records) page by page until the kind or an empty page says stop.
+
+    Raises `PaginationError` when the walk cannot end cleanly (see the module docstring);
+    an error out of `fetch` or `extract` is raised with how far the walk got.
+    """
     pager = create_paginator(spec)
     max_pages = spec.max_pages if spec is not None else 1
     seen_requests: set[tuple] = set()
     seen_pages: dict[bytes, int] = {}
     request: PageRequest | None = pager.first()
-    pages = 0
+    progress = _Progress()
     while request is not None:
         shown = redact_url(str(request.url)) if request.url is not None else str(request.params)
         if request.url is not None and _origin(request.url) != _origin(origin):
@@ -245,26 +291,46 @@ def walk(
             )
         key = request.key()
         if key in seen_requests:
-            raise PaginationError(f"{label}: page request repeats ({shown}); stopping a loop")
+            raise PaginationError(
+                f"{label}: page request repeats ({shown}); stopping a loop ({progress.describe()})"
+            )
         seen_requests.add(key)
-        if pages >= max_pages:
+        if progress.pages >= max_pages:
             raise PaginationError(
                 f"{label}: more than max_pages={max_pages} pages; "
-                "raise max_pages or narrow the query"
+                f"raise max_pages or narrow the query ({progress.describe()})"
             )
-        response = fetch(request)
-        pages += 1
-        records = extract(response)
+        try:
+            response = fetch(request)
+            progress.pages += 1
+            records = extract(response)
+        except SyncRunnerError as exc:
+            if progress.pages > 1 or progress.records:
+                _annotate(exc, progress.describe())
+            raise
+        total, total_pages = pager.announced(response)
+        progress.total = total if total is not None else progress.total
+        progress.total_pages = total_pages if total_pages is not None else progress.total_pages
+        progress.records += len(records)
         if not records:
+            _check_complete(progress, label)
             yield response, records
             return
         digest = fingerprint(records)
         if digest in seen_pages:
             raise PaginationError(
-                f"{label}: page {pages} ({response.url}) repeats the records of page "
+                f"{label}: page {progress.pages} ({response.url}) repeats the records of page "
                 f"{seen_pages[digest]}; the server ignores the page parameter or the first page "
-                "number is wrong"
+                f"number is wrong ({progress.describe()})"
             )
-        seen_pages[digest] = pages
-        yield response, records
+        seen_pages[digest] = progress.pages
         request = pager.next(request, response, records)
+        if request is None:
+            _check_complete(progress, label)
+        yield response, records
+
+
+def _check_complete(progress: _Progress, label: str) -> None:
+    short = progress.shortfall()
+    if short is not None:
+        raise PaginationError(f"{label}: {short}; the listing is incomplete")

@@ -7,16 +7,67 @@ from typing import Any
 
 import httpx
 
+from runner.errors import PermanentError
+from runner.paths import parse_path
 
-def as_records(value: Any) -> list:
-    """The record list found at a path: a list as is, a lone object as one record, else []."""
-    if value is None:
+_MISSING = object()
+
+
+class RecordsMissing(PermanentError):
+    """A page whose `records` path is absent, null or of the wrong shape: never read as an
+    empty page, since that would end the walk early and truncate the listing silently.
+    `absent` is True when nothing is there (an API may mean "no records" by that)."""
+
+    def __init__(self, message: str, absent: bool = True) -> None:
+        super().__init__(message)
+        self.absent = absent
+
+
+def _at(data: Any, path: str) -> Any:
+    """The value at `path`, `_MISSING` when a step on the way is absent (None is kept)."""
+    if path in ("", "."):
+        return data
+    value = data
+    for step in parse_path(path):
+        if step.__class__ is int:
+            if not isinstance(value, list) or not -len(value) <= step < len(value):
+                return _MISSING
+            value = value[step]  # type: ignore[index]
+        elif isinstance(value, dict) and step in value:
+            value = value[step]
+        else:
+            return _MISSING
+    return value
+
+
+def _keys(data: Any) -> str:
+    if isinstance(data, dict):
+        names = sorted(map(str, data))
+        shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+        return f"an object with keys: {shown}" if names else "an empty object"
+    if isinstance(data, list):
+        return f"a list of {len(data)}"
+    return "null" if data is None else f"a {type(data).__name__}"
+
+
+def records_at(data: Any, path: str) -> list:
+    """The records of a page: a list at `path` as is, a lone object as one record, `{}` as
+    none (AliExpress's `"products": {}`). A body of None (an empty body the spec declared as
+    "no data", a 204) holds no records. A missing or null path, or a scalar there, raises
+    `RecordsMissing`: the caller decides whether the operation declared that answer empty."""
+    if data is None:
         return []
+    value = _at(data, path)
+    where = f"records path {path!r}" if path not in ("", ".") else "the body"
+    if value is _MISSING:
+        raise RecordsMissing(f"{where} is missing from the answer ({_keys(data)})")
+    if value is None:
+        raise RecordsMissing(f"{where} is null in the answer")
     if isinstance(value, list):
         return value
-    if isinstance(value, dict) and not value:
-        return []  # AliExpress's last feed page: "products": {}
-    return [value]
+    if isinstance(value, dict):
+        return [value] if value else []
+    raise RecordsMissing(f"{where} holds {_keys(value)}, not a list or an object")
 
 
 @dataclass
@@ -34,3 +85,11 @@ class Response:
     request_url: httpx.URL  # the real URL (with secrets); for following relative links only
     data: Any  # the raw bytes are not kept: a 10,000-product page is big enough parsed
     requests: int
+
+    def variables(self) -> dict[str, Any]:
+        """What a response expression reads: `status`, `headers` (lower-case names), `body`."""
+        return {
+            "status": self.status,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body": self.data,
+        }

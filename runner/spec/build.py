@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from runner.spec.model import (
     AuthSpec,
     BackoffSpec,
+    ClassifyRule,
     ConnectorSpec,
     FieldSpec,
     LoggingSpec,
@@ -180,6 +181,14 @@ def build_step(data: str | dict[str, Any]) -> StepSpec:
     return StepSpec(**{**data, "fields": tuple(fields) if fields is not None else None})
 
 
+def build_response(data: dict[str, Any]) -> ResponseSpec:
+    rules = tuple(
+        ClassifyRule(when=rule["when"], as_=rule["as"], delay=rule.get("delay"))
+        for rule in data.get("classify") or ()
+    )
+    return ResponseSpec(**{k: v for k, v in data.items() if k != "classify"}, classify=rules)
+
+
 def build_connector(
     data: dict[str, Any], kind: str, file: str = "", stem: str = ""
 ) -> ConnectorSpec:
@@ -199,7 +208,7 @@ def build_connector(
         rate_limit=RateLimitSpec(**rate_limit) if rate_limit else None,
         retry=RetrySpec(**(data.get("retry") or {})),
         timeouts=TimeoutSpec(**(data.get("timeouts") or {})),
-        response=ResponseSpec(**(data.get("response") or {})),
+        response=build_response(data.get("response") or {}),
         source_file=file,
     )
 

@@ -17,6 +17,7 @@ from runner.spec.model import (
     MappingSpec,
     OperationSpec,
     PaginateSpec,
+    ResponseSpec,
     RunnerSpec,
     StepSpec,
     SyncTypeSpec,
@@ -42,6 +43,7 @@ def _operation(op: OperationSpec) -> dict[str, Any]:
         "params": dict(op.params),
         "headers": dict(op.headers),
         "records": op.records,
+        **({"empty_when": op.empty_when} if op.empty_when is not None else {}),
         "id_field": op.id_field,
     }
     if op.body is not None:
@@ -54,6 +56,16 @@ def _operation(op: OperationSpec) -> dict[str, Any]:
         result["mapping"] = op.mapping
     if op.auth is not None:
         result["auth"] = _auth(op.auth)
+    return result
+
+
+def _response(response: ResponseSpec) -> dict[str, Any]:
+    result = _without_none({k: v for k, v in asdict(response).items() if k != "classify"})
+    if response.classify:
+        result["classify"] = [
+            _without_none({"when": rule.when, "as": rule.as_, "delay": rule.delay})
+            for rule in response.classify
+        ]
     return result
 
 
@@ -75,7 +87,7 @@ def explain_connector(spec: ConnectorSpec) -> dict[str, Any]:
         result["rate_limit"] = asdict(spec.rate_limit)
     result["retry"] = asdict(spec.retry)
     result["timeouts"] = asdict(spec.timeouts)
-    result["response"] = _without_none(asdict(spec.response))
+    result["response"] = _response(spec.response)
     result["operations"] = {name: _operation(op) for name, op in spec.operations.items()}
     result["syncs"] = {name: [_step(s) for s in steps] for name, steps in spec.syncs.items()}
     return result

@@ -64,10 +64,33 @@ class LookupSpec:
 
 
 @dataclass(frozen=True)
+class ClassifyRule:
+    """How an error found inside an answer is handled, when `when` is true.
+
+    `as_`: transient (retried with backoff), permanent, retry_after (retried after the
+    `delay` expression's seconds), auth_expired (the auth renews its token, then the request
+    is sent once more). Expressions read status, headers, body, code and message.
+    """
+
+    when: str
+    as_: Literal["transient", "permanent", "retry_after", "auth_expired"]
+    delay: str | None = None
+
+
+@dataclass(frozen=True)
 class ResponseSpec:
-    """Per-connector response rules, beyond plain HTTP status codes."""
+    """Per-connector response rules, beyond plain HTTP status codes.
+
+    Errors inside a 2xx answer are found by value (`error_when`, an expression over status,
+    headers and body, with `error_code` and `error_message` expressions and `classify`
+    rules), or by the older presence form (`error_path`, `retryable_error_pattern`).
+    """
 
     empty_body: Literal["error", "no_data"] = "error"
+    error_when: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    classify: tuple[ClassifyRule, ...] = ()
     error_path: str | None = None  # e.g. "error_response": present means the call failed
     error_code_path: str | None = None
     error_message_path: str | None = None
@@ -111,6 +134,7 @@ class OperationSpec:
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] | None = None
     records: str = ""  # dotted path to the record list in the body; "" = body itself
+    empty_when: str | None = None  # expression: this answer means "no records"
     id_field: str = "id"  # path of the id inside one record; "." = the record is the id
     paginate: PaginateSpec | None = None
     lookup: LookupSpec | None = None

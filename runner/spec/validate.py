@@ -37,6 +37,13 @@ if TYPE_CHECKING:
 # runner.yaml templates (webhook URLs and secrets) may read only the environment.
 RUNNER_VARIABLES = frozenset({"env"})
 
+# Response expressions (empty_when, error_when, ...) read the answer; classify rules also
+# read the error's code and message.
+RESPONSE_VARIABLES = frozenset({"status", "headers", "body"})
+CLASSIFY_VARIABLES = RESPONSE_VARIABLES | {"code", "message"}
+LEGACY_ERROR_KEYS = ("error_path", "error_code_path", "error_message_path")
+LEGACY_ERROR_KEYS += ("retryable_error_pattern",)
+
 # Auth parameters that hold secrets: they must be templates naming where the secret lives.
 SECRET_PARAMS = frozenset({"token", "value", "password", "client_secret", "app_secret"})
 
@@ -575,6 +582,8 @@ class _Checker:
         if isinstance(data.get("auth"), dict) and self.clean(doc, ("auth",)):
             self.check_auth(doc, ("auth",), data["auth"])
         response = data.get("response")
+        if isinstance(response, dict) and self.clean(doc, ("response",)):
+            self.check_response(doc, response)
         if isinstance(response, dict) and isinstance(response.get("retryable_error_pattern"), str):
             try:
                 re.compile(response["retryable_error_pattern"])
@@ -620,6 +629,52 @@ class _Checker:
                     here = (*path, index)
                     if self.clean(doc, here):
                         self.check_step(doc, here, step, operations, sync_type, spec)
+
+    def check_response(self, doc: Document, response: dict[str, Any]) -> None:
+        """Expressions of the response rules, and one form of error rule, not both."""
+        for key in ("error_when", "error_code", "error_message"):
+            if key in response:
+                self.template(
+                    doc, ("response", key), response[key], RESPONSE_VARIABLES, expression=True
+                )
+        for index, rule in enumerate(response.get("classify") or ()):
+            for key in ("when", "delay"):
+                if key in rule:
+                    self.template(
+                        doc,
+                        ("response", "classify", index, key),
+                        rule[key],
+                        CLASSIFY_VARIABLES,
+                        expression=True,
+                    )
+            if rule["as"] == "retry_after" and "delay" not in rule:
+                continue  # the delay then comes from Retry-After or the backoff
+            if rule["as"] != "retry_after" and "delay" in rule:
+                self.add(
+                    doc,
+                    ("response", "classify", index, "delay"),
+                    "delay applies only to as: retry_after",
+                    key=True,
+                )
+        old = [key for key in LEGACY_ERROR_KEYS if key in response]
+        new = [key for key in ("error_when", "error_code", "error_message", "classify")]
+        new = [key for key in new if key in response]
+        if old and new:
+            self.add(
+                doc,
+                ("response", old[0]),
+                f"{', '.join(old)} and {', '.join(new)} are two forms of one rule; use "
+                'error_when (e.g. "body.error_response is defined"), error_code, '
+                "error_message and classify only",
+                key=True,
+            )
+        elif new and "error_when" not in response:
+            self.add(
+                doc,
+                ("response", new[0]),
+                f"{new[0]} needs error_when (when is it an error?)",
+                key=True,
+            )
 
     def check_auth(self, doc: Document, path: PathTuple, auth: dict[str, Any]) -> None:
         for name in SECRET_PARAMS & set(auth):
@@ -673,6 +728,10 @@ class _Checker:
             self.add(doc, (*path, "body"), "body needs method: POST", key=True)
         if isinstance(op.get("auth"), dict) and ok("auth"):
             self.check_auth(doc, (*path, "auth"), op["auth"])
+        if isinstance(op.get("empty_when"), str) and ok("empty_when"):
+            self.template(
+                doc, (*path, "empty_when"), op["empty_when"], RESPONSE_VARIABLES, expression=True
+            )
         if isinstance(op.get("mapping"), str) and ok("mapping"):
             self.reference(doc, (*path, "mapping"), op["mapping"], self.mappings, "mapping")
         if isinstance(op.get("paginate"), dict) and ok("paginate"):

@@ -29,7 +29,7 @@ EXPECTED = {  # account -> what its error (or reject) must say
     "binary": "invalid JSON: 'utf-8' codec can't decode byte",
     "bigint": "invalid JSON: Exceeds the limit (4300 digits) for integer string conversion",
     "nan": "records rejected",  # NaN is no price: the record is rejected
-    "scalar": "records rejected",
+    "scalar": "records path 'products' holds a str, not a list or an object",
     "trailing": 'not JSON (25 bytes, error at byte 17): {"products": []} <script>',
 }
 
