@@ -30,6 +30,7 @@ from __future__ import annotations
 import email.utils
 import http.cookiejar
 import json
+import logging
 import random
 import re
 import threading
@@ -50,6 +51,8 @@ from runner.http.response import Response
 from runner.http.rules import BAN_SECONDS, ResponseRules
 from runner.redact import redact, redact_url
 from runner.spec.model import ResponseSpec, RetrySpec, TimeoutSpec
+
+log = logging.getLogger("sync_runner.http")
 
 MAX_BODY_BYTES = 256 * 1024 * 1024  # a BigBuy page of 10,000 products is ~30 MB
 MAX_WAIT_SECONDS = 120.0  # longer waits become RetryLater (the job is deferred)
@@ -365,4 +368,14 @@ class HttpClient:
             if delay is not None and failure.status == 429:
                 raise RetryLater(f"{message}; still rate limited after {attempt} attempts", delay)
             raise TransientError(f"{message} (gave up after {attempt} attempts)")
-        self.sleep(self._backoff(attempt) if delay is None else delay)
+        wait = self._backoff(attempt) if delay is None else delay
+        log.debug(
+            "%s; retry %d of %d in %.2f s (%s)",
+            message,
+            attempt,
+            self.retry.max_attempts - 1,
+            wait,
+            "the delay the server stated" if delay is not None else "backoff",
+            extra={"event": "http.retry", "delay_seconds": round(wait, 3)},
+        )
+        self.sleep(wait)
