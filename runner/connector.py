@@ -39,7 +39,7 @@ import httpx
 from jinja2 import TemplateError
 
 from runner.errors import PermanentError
-from runner.http.auth import Auth, AuthContext, Call, create_auth
+from runner.http.auth import Auth, AuthContext, Call, auth_class, create_auth
 from runner.http.client import MAX_BODY_BYTES, MAX_WAIT_SECONDS, HttpClient, HttpStatusError
 from runner.http.paginate import PageRequest, default_fingerprint, walk
 from runner.http.ratelimit import RateLimiter
@@ -99,6 +99,7 @@ class Connector:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
+        token_store: Any = None,
     ) -> None:
         self.spec = spec
         self.account = account
@@ -135,7 +136,14 @@ class Connector:
                 [4] + [op.lookup.concurrency for op in spec.operations.values() if op.lookup]
             ),
         )
-        self._auth_context = AuthContext(fetch=self._client.request, clock=clock, wall=wall)
+        self._auth_context = AuthContext(
+            fetch=self._client.request,
+            clock=clock,
+            wall=wall,
+            render=lambda value, extra: self._render(value, "auth", extra),
+            url=self._url,
+            store=token_store,
+        )
         self._auth = self._make_auth(spec.auth, "auth")
 
     # -- public -------------------------------------------------------------------------------
@@ -201,26 +209,29 @@ class Connector:
 
     # -- templates ----------------------------------------------------------------------------
 
-    def _render(self, value: Any, where: str) -> Any:
-        """Render templates inside a value (strings, nested dicts and lists)."""
+    def _render(self, value: Any, where: str, extra: Mapping[str, Any] | None = None) -> Any:
+        """Render templates inside a value (strings, nested dicts and lists); `extra` adds
+        variables (a session token's `token`, `refresh_token`)."""
         if isinstance(value, dict):
-            return {k: self._render(v, f"{where}.{k}") for k, v in value.items()}
+            return {k: self._render(v, f"{where}.{k}", extra) for k, v in value.items()}
         if isinstance(value, list):
-            return [self._render(v, f"{where}[{i}]") for i, v in enumerate(value)]
+            return [self._render(v, f"{where}[{i}]", extra) for i, v in enumerate(value)]
         if not is_template(value):
             return value
         template = self._templates.get(value)
         try:
             if template is None:
                 template = self._templates[value] = compile_template(value)
-            return template(self._variables)
+            return template({**self._variables, **extra} if extra else self._variables)
         except TemplateError as exc:
             raise PermanentError(
                 f"{self.name}: cannot render {where}: {redact(str(exc))}"
             ) from None
 
     def _make_auth(self, spec: AuthSpec, where: str) -> Auth:
-        params = self._render(dict(spec.params), where)
+        late = auth_class(spec.type).late_params
+        params = self._render({k: v for k, v in spec.params.items() if k not in late}, where)
+        params.update({k: v for k, v in spec.params.items() if k in late})
         return create_auth(spec.type, params, self._auth_context)
 
     def _op_spec(self, operation: str) -> OperationSpec:

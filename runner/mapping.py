@@ -26,6 +26,7 @@ Coercion rules (a blank string counts as missing, then `default`, then `required
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import math
@@ -41,12 +42,12 @@ from typing import Any
 import msgspec
 import xxhash
 from jinja2 import Undefined
-from xxhash import xxh3_128_hexdigest
+from xxhash import xxh3_64_intdigest, xxh3_128_hexdigest
 
 from runner import __version__
 from runner.paths import compile_path, parse_path
 from runner.spec.model import FieldSpec, MappingSpec
-from runner.templating import compile_expression
+from runner.templating import compile_expression, template_variables
 
 # Mirrors `Money` in runner/db/tables.py (a test keeps them equal).
 DECIMAL_DIGITS = 14
@@ -354,16 +355,18 @@ def map_key(value: Any) -> str:
         return json.dumps(plain(value), sort_keys=True)
 
 
-def _reader(spec: FieldSpec) -> Callable[[Any], Any]:
+def _reader(spec: FieldSpec) -> Callable[[Any, Any], Any]:
+    """A field's reader: (record, the account's settings) -> value."""
     if spec.source is not None:
-        return compile_path(spec.source)
+        get = compile_path(spec.source)
+        return lambda record, settings: get(record)
     if spec.expr is not None:
         evaluate = compile_expression(spec.expr)
         convert = plain if spec.type in ("list", "json") else None
 
-        def read_expr(record: Any) -> Any:
+        def read_expr(record: Any, settings: Any) -> Any:
             try:
-                value = evaluate({"record": record})
+                value = evaluate({"record": record, "settings": settings})
             except Invalid:
                 raise
             except Exception as exc:  # the sandbox, a filter, arithmetic on bad data
@@ -371,7 +374,7 @@ def _reader(spec: FieldSpec) -> Callable[[Any], Any]:
             return convert(value) if convert is not None and value is not None else value
 
         return read_expr
-    return lambda record: None  # a constant: the value is the field's default
+    return lambda record, settings: None  # a constant: the value is the field's default
 
 
 def _translator(spec: FieldSpec) -> Callable[[Any], Any]:
@@ -414,7 +417,7 @@ def _field_code(i: int, spec: FieldSpec, namespace: dict[str, Any]) -> list[str]
         lines.append(f"v = record.get(K{i})")  # the common case, no call: records are dicts
     elif spec.source is not None or spec.expr is not None:
         namespace[f"R{i}"] = _reader(spec)
-        lines.append(f"v = R{i}(record)")
+        lines.append(f"v = R{i}(record, settings)")
     else:
         lines.append("v = None")  # a constant: the default below
     if spec.map is not None and constant is None:
@@ -475,8 +478,25 @@ class CompiledMapping:
         self._source_seed = int.from_bytes(
             hashlib.blake2b(behaviour.encode(), digest_size=8).digest()
         )
+        self.reads_settings = any(
+            f.expr is not None and "settings" in template_variables(f.expr, expression=True)
+            for f in specs
+        )
+        self.settings: Mapping[str, Any] = {}
 
-    def _generate(self, specs: list[FieldSpec]) -> tuple[str, Callable[[dict], dict]]:
+    def for_settings(self, settings: Mapping[str, Any] | None) -> CompiledMapping:
+        """This mapping for one account: its expressions read these `settings`. Nothing is
+        compiled again (the generated function takes the settings as an argument); when
+        the mapping reads settings, they also key the `source_hash`, so that a change of
+        settings maps every record again."""
+        bound = copy.copy(self)
+        bound.settings = dict(settings or {})
+        if self.reads_settings:
+            text = _SORTED_JSON.encode(plain(bound.settings))
+            bound._source_seed = xxh3_64_intdigest(text, self._source_seed)
+        return bound
+
+    def _generate(self, specs: list[FieldSpec]) -> tuple[str, Callable[[dict, Any], dict]]:
         namespace: dict[str, Any] = {
             "Invalid": Invalid,
             "Reject": Reject,
@@ -502,7 +522,7 @@ class CompiledMapping:
         ]
         source = "\n".join(
             [
-                "def map_record(record):",
+                "def map_record(record, settings):",
                 "    try:",
                 *(f"        {line}" for line in body),
                 "    except Exception as exc:  # never let one record kill the job",
@@ -543,7 +563,7 @@ class CompiledMapping:
     def map(self, record: Any) -> dict[str, Any] | Reject:
         if record.__class__ is not dict and not isinstance(record, dict):
             return Reject(None, "record is not an object", record, None)
-        return self._map(record)
+        return self._map(record, self.settings)
 
     def _failed(self, record: dict, field: int | None, exc: Exception) -> Reject:
         name = None if field is None else self._names[field]
@@ -568,7 +588,7 @@ class CompiledMapping:
     def external_id(self, record: Any) -> str | None:
         """The record's key as a string, or None when it cannot be read."""
         try:
-            value = self._read_key(record)
+            value = self._read_key(record, self.settings)
             return None if value is None else to_string(value)
         except Exception:
             return None

@@ -37,7 +37,7 @@ from jinja2.utils import pass_eval_context
 
 # Variables a spec may use, by context. The spec checker refuses any other name.
 CONNECTOR_VARIABLES = frozenset({"credentials", "env", "settings", "integration"})
-MAPPING_VARIABLES = frozenset({"record"})
+MAPPING_VARIABLES = frozenset({"record", "settings"})
 MOCK_VARIABLES = frozenset({"record", "item", "index", "n"})
 
 

@@ -244,3 +244,21 @@ sync_rejects = Table(
     Index("ix_sync_rejects_created", "created_at"),
     Index("ix_sync_rejects_job", "job_id"),
 )
+
+# Session tokens of `session_token` auth (runner.http.session), one row per account, kept
+# across jobs and pods: a live token is reused, the login cooldown holds for every worker,
+# and a renewal locks the row so that concurrent workers wait for one login. `token` and
+# `refresh_token` are secrets (docs/security.md); `credentials_hash` ties them to the
+# credentials they were obtained with, so that changed credentials log in again.
+auth_sessions = Table(
+    "auth_sessions",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("account_id", String(36), primary_key=True),
+    Column("credentials_hash", String(32)),
+    Column("token", Text),
+    Column("refresh_token", Text),
+    Column("expires_at", UTCDateTime),
+    Column("logged_in_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

@@ -21,6 +21,7 @@ from runner.http.paginate import (
 )
 from runner.http.ratelimit import RateLimiter
 from runner.http.response import Response
+from runner.http.session import MemoryTokenStore, SessionTokenAuth, TokenStore
 from runner.paths import get_path
 
 __all__ = [
@@ -30,11 +31,14 @@ __all__ = [
     "Call",
     "HttpClient",
     "HttpStatusError",
+    "MemoryTokenStore",
     "PageRequest",
     "PaginationError",
     "Paginator",
     "RateLimiter",
     "Response",
+    "SessionTokenAuth",
+    "TokenStore",
     "create_auth",
     "get_path",
     "iop_sign",

@@ -72,14 +72,24 @@ class Call:
         return self.url.copy_merge_params(self.params) if self.params else self.url
 
 
+def _no_render(value: Any, extra: Mapping[str, Any]) -> Any:
+    return value
+
+
 @dataclass(frozen=True)
 class AuthContext:
     """What an auth kind may use: `fetch` sends an unauthenticated request through the same
-    client (rate limit and retries included); `clock` is monotonic, `wall` is epoch seconds."""
+    client (rate limit and retries included); `clock` is monotonic, `wall` is epoch seconds;
+    `render` renders the templates in a value with the account's variables plus `extra`;
+    `url` resolves a path against the connector's base URL; `store` keeps session tokens
+    (`runner.http.session.TokenStore`; None: in memory)."""
 
     fetch: Callable[[Call], Any]
     clock: Callable[[], float]
     wall: Callable[[], float]
+    render: Callable[[Any, Mapping[str, Any]], Any] = _no_render
+    url: Callable[[str], httpx.URL] = httpx.URL
+    store: Any = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,6 +99,8 @@ class AuthContext:
 class Auth:
     kind: ClassVar[str] = ""
     secret_params: ClassVar[tuple[str, ...]] = ()
+    # Parameters rendered by the kind itself, later (they read values such as `token`).
+    late_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Mapping[str, Any], context: AuthContext) -> None:
         self.params = dict(params)
@@ -107,6 +119,10 @@ class Auth:
     def on_unauthorized(self, call: Call, response: httpx.Response) -> bool:
         return False
 
+    def dead(self, variables: Mapping[str, Any]) -> bool:
+        """Whether an answer (status, headers, body) says the credentials died."""
+        return False
+
 
 AUTH_KINDS: dict[str, type[Auth]] = {}
 
@@ -116,13 +132,16 @@ def register_auth(cls: type[Auth]) -> type[Auth]:
     return cls
 
 
-def create_auth(kind: str, params: Mapping[str, Any], context: AuthContext) -> Auth:
+def auth_class(kind: str) -> type[Auth]:
     try:
-        cls = AUTH_KINDS[kind]
+        return AUTH_KINDS[kind]
     except KeyError:
         known = ", ".join(sorted(AUTH_KINDS))
         raise PermanentError(f"unknown auth type {kind!r} (known: {known})") from None
-    return cls(params, context)
+
+
+def create_auth(kind: str, params: Mapping[str, Any], context: AuthContext) -> Auth:
+    return auth_class(kind)(params, context)
 
 
 def _secure_for_query(url: httpx.URL) -> bool:

@@ -214,7 +214,7 @@ class HttpClient:
             except BodyTooLarge as exc:
                 raise BodyTooLarge(f"{where}: {exc}") from None
             else:
-                outcome = self._classify(url, status, headers, content, sent)
+                outcome = self._classify(url, status, headers, content, sent, auth)
                 if outcome is _RESEND or isinstance(outcome, _AuthExpired):
                     probe = httpx.Response(status, headers=headers, content=content)
                     if (
@@ -274,8 +274,18 @@ class HttpClient:
         )
 
     def _classify(
-        self, url: httpx.URL, status: int, headers: httpx.Headers, content: bytes, sent: int
+        self,
+        url: httpx.URL,
+        status: int,
+        headers: httpx.Headers,
+        content: bytes,
+        sent: int,
+        auth: Auth | None = None,
     ) -> Any:
+        if auth is not None and status >= 400 and status != 401 and content[:1] in b"{[":
+            dead = self._dead(auth, url, status, headers, content)
+            if dead is not None:
+                return dead
         if status == 401:
             return _RESEND  # the auth kind may adapt once (basic -> query, a new token)
         if status == 403:
@@ -291,6 +301,8 @@ class HttpClient:
         if isinstance(data, _Failure):
             return data
         response = Response(status, headers, redact_url(str(url)), url, data, sent)
+        if auth is not None and auth.dead(response.variables()):
+            return _AuthExpired(f"HTTP {status}: the API refused the token: {_snippet(content)}")
         verdict = self._rules.error(response.variables()) if self._rules.active else None
         if verdict is None:
             return response
@@ -300,6 +312,19 @@ class HttpClient:
         if verdict.kind == "retry_after" and delay is None:
             delay = self._stated_delay(headers, content)
         return _Failure(verdict.message, verdict.retryable, delay, status)
+
+    def _dead(
+        self, auth: Auth, url: httpx.URL, status: int, headers: httpx.Headers, content: bytes
+    ) -> _AuthExpired | None:
+        """An error status whose JSON body the auth's `dead_when` reads as "token dead"."""
+        try:
+            data = parse_json(content)
+        except (ValueError, RecursionError):
+            return None
+        response = Response(status, headers, "", url, data, 0)
+        if auth.dead(response.variables()):
+            return _AuthExpired(f"HTTP {status}: the API refused the token: {_snippet(content)}")
+        return None
 
     def _parse(self, status: int, headers: httpx.Headers, content: bytes) -> Any:
         if not content.strip():

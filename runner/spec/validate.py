@@ -576,9 +576,11 @@ class _Checker:
         base_url = data.get("base_url")
         if isinstance(base_url, str) and self.clean(doc, ("base_url",)):
             self.url(doc, ("base_url",), base_url, CONNECTOR_VARIABLES)
-        for key in ("auth", "rate_limit", "retry", "timeouts", "response"):
+        for key in ("rate_limit", "retry", "timeouts", "response"):
             if key in data:
                 self.templates_in(doc, (key,), data[key], CONNECTOR_VARIABLES)
+        if "auth" in data:
+            self.auth_templates(doc, ("auth",), data["auth"])
         if isinstance(data.get("auth"), dict) and self.clean(doc, ("auth",)):
             self.check_auth(doc, ("auth",), data["auth"])
         response = data.get("response")
@@ -597,7 +599,12 @@ class _Checker:
         operations = operations if isinstance(operations, dict) else {}
         for name, op in operations.items():
             path = ("operations", name)
-            self.templates_in(doc, path, op, CONNECTOR_VARIABLES)
+            if isinstance(op, dict) and "auth" in op:
+                rest = {k: v for k, v in op.items() if k != "auth"}
+                self.templates_in(doc, path, rest, CONNECTOR_VARIABLES)
+                self.auth_templates(doc, (*path, "auth"), op["auth"])
+            else:
+                self.templates_in(doc, path, op, CONNECTOR_VARIABLES)
             if isinstance(op, dict):
                 self.check_operation(doc, path, op)
         syncs = data.get("syncs")
@@ -675,6 +682,20 @@ class _Checker:
                 f"{new[0]} needs error_when (when is it an error?)",
                 key=True,
             )
+
+    def auth_templates(self, doc: Document, path: PathTuple, auth: Any) -> None:
+        """Templates of an auth section; a session token's `send` may also read `token`,
+        its `refresh` `refresh_token`, and `dead_when` is an expression over the answer."""
+        if not isinstance(auth, dict) or auth.get("type") != "session_token":
+            self.templates_in(doc, path, auth, CONNECTOR_VARIABLES)
+            return
+        late = {"send": {"token"}, "refresh": {"refresh_token"}}
+        for key, value in auth.items():
+            if key == "dead_when" and isinstance(value, str):
+                self.template(doc, (*path, key), value, RESPONSE_VARIABLES, expression=True)
+            else:
+                allowed = CONNECTOR_VARIABLES | late.get(key, set())
+                self.templates_in(doc, (*path, key), value, allowed)
 
     def check_auth(self, doc: Document, path: PathTuple, auth: dict[str, Any]) -> None:
         for name in SECRET_PARAMS & set(auth):

@@ -430,7 +430,15 @@ class _Sync:
             seed = int(account.settings.get("mock_seed", 0) or 0)
             return MockConnector(spec, self.specs, seed=seed)
         from runner.connector import Account, Connector
+        from runner.db.sessions import DatabaseTokenStore
 
+        # Session tokens (auth session_token) live in the database; a dry run writes
+        # nothing, so it keeps its token in memory.
+        tokens = None
+        if not self.request.dry_run:
+            tokens = DatabaseTokenStore(
+                self.engine, self.request.user_id, account.id, account.credentials, self.clock
+            )
         integration = None
         if account.kind == "marketplace":
             integration = {"id": account.id, "name": account.name, "shop_url": account.shop_url}
@@ -443,6 +451,7 @@ class _Sync:
                 integration=integration,
             ),
             env=self.env,
+            token_store=tokens,
         )
 
     # -- one step -----------------------------------------------------------------------------
@@ -471,7 +480,7 @@ class _Sync:
         wanted = set(sync_type.fields)
         if step.fields is not None:
             wanted &= set(step.fields)
-        mapping = compile_mapping(mapping_spec, fields=wanted)
+        mapping = compile_mapping(mapping_spec, fields=wanted).for_settings(account.settings)
         key = self.target.key_column
         columns = tuple(c for c in mapping.columns if c != key)
         upsert = index == 0 and sync_type.creates_rows

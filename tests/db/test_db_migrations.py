@@ -24,6 +24,8 @@ def _indexes(engine) -> dict[str, dict]:
     with engine.connect() as conn:
         inspector = inspect(conn)
         for table in metadata.tables:
+            if not inspector.has_table(table):  # a later revision's table, after a downgrade
+                continue
             for index in inspector.get_indexes(table):
                 found[index["name"]] = index
     return found
@@ -65,6 +67,7 @@ def _collations(engine) -> dict[tuple[str, str], str | None]:
         return {
             (table, column["name"]): column["type"].collation
             for table in metadata.tables
+            if inspector.has_table(table)  # tables of later revisions are absent after a downgrade
             for column in inspector.get_columns(table)
             if hasattr(column["type"], "collation")
         }

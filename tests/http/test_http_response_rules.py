@@ -75,7 +75,7 @@ def _ids(connector: Connector) -> list[int]:
 
 
 def test_a_success_envelope_is_data(scripted):
-    server, connector, sleeps = scripted()
+    _server, connector, sleeps = scripted()
     assert _ids(connector) == [1, 2]
     assert sleeps == []
 
@@ -88,7 +88,7 @@ def test_an_unclassified_error_is_permanent_with_code_and_message(scripted):
 
 
 def test_retry_after_waits_the_delay_read_from_the_answer(scripted, caplog):
-    server, connector, sleeps = scripted(Reply(200, envelope(1600200, "Too fast", wait_seconds=7)))
+    _server, connector, sleeps = scripted(Reply(200, envelope(1600200, "Too fast", wait_seconds=7)))
     with caplog.at_level(logging.DEBUG, logger="sync_runner.http"):
         assert _ids(connector) == [1, 2]
     assert sleeps == [7.0]
@@ -106,11 +106,11 @@ def test_a_stated_delay_longer_than_max_wait_defers_the_job(scripted):
 
 def test_transient_errors_are_retried_with_backoff_then_given_up(scripted):
     busy = Reply(200, envelope(1600300, "server busy"))
-    server, connector, sleeps = scripted(busy)
+    _, connector, sleeps = scripted(busy)
     assert _ids(connector) == [1, 2]
     assert len(sleeps) == 1 and 0.4 <= sleeps[0] <= 0.6
-    server, connector, sleeps = scripted(busy, busy, busy)
-    with pytest.raises(TransientError, match="server busy .*gave up after 3 attempts"):
+    _, connector, sleeps = scripted(busy, busy, busy)
+    with pytest.raises(TransientError, match=r"server busy .*gave up after 3 attempts"):
         _ids(connector)
 
 

@@ -1,5 +1,6 @@
-"""docs/specs.md: its worked example is real. The three files it shows validate next to the
-bundled specs, and the errors it quotes are the ones `validate` prints."""
+"""docs/specs.md: its worked examples are real. The files each shows validate next to the
+bundled specs, and the errors it quotes are the ones `validate` prints. (The second example,
+CJdropshipping, is also synced against a fake in tests/sync/test_session_token.py.)"""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from runner.spec.load import load_specs
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "specs.md").read_text(encoding="utf-8")
 FILES = dict(re.findall(r"\*\*`([^`]+\.yaml)`\*\*\n\n```yaml\n(.*?)```", DOC, flags=re.S))
+ACME = {name: text for name, text in FILES.items() if "acme" in name}
+CJ = {name: text for name, text in FILES.items() if "cjdropshipping" in name}
 
 
 def quoted_errors(marker: str) -> list[str]:
@@ -26,14 +29,19 @@ def quoted_errors(marker: str) -> list[str]:
     ]
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
+def bundled_plus(files: dict[str, str], tmp_path: Path, monkeypatch) -> Path:
+    """A copy of the bundled specs with the example's files added, as the working dir."""
     shutil.copytree(ROOT / "specs", tmp_path / "specs")
     shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
-    for name, text in FILES.items():
+    for name, text in files.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    return bundled_plus(ACME, tmp_path, monkeypatch)
 
 
 def validate() -> tuple[int, list[str]]:
@@ -47,12 +55,27 @@ def edit(path: str, old: str, new: str) -> None:
     Path(path).write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-def test_the_doc_shows_three_files():
-    assert set(FILES) == {
+def test_the_doc_shows_two_examples_of_five_files():
+    assert set(ACME) == {
         "specs/suppliers/acme.yaml",
         "mappings/acme_product.yaml",
         "mappings/acme_stock.yaml",
     }
+    assert set(CJ) == {
+        "specs/suppliers/cjdropshipping.yaml",
+        "mappings/cjdropshipping_product.yaml",
+    }
+    assert len(FILES) == 5
+
+
+def test_second_example_validates_as_quoted(tmp_path, monkeypatch):
+    bundled_plus(CJ, tmp_path, monkeypatch)
+    block = DOC.split("## Second worked example", 1)[1]
+    quoted = re.search(r"\$ sync-runner validate --specs specs\n(OK: .*)\n", block).group(1)
+    assert validate() == (0, [quoted])
+    cj = load_specs(Path("specs"), Path("mappings")).suppliers["cjdropshipping"]
+    assert cj.auth.type == "session_token"
+    assert cj.response.classify[0].as_ == "retry_after"
 
 
 def test_worked_example_validates_and_serves_three_sync_types(workdir):
