@@ -113,6 +113,9 @@ def explain_sync_type(spec: SyncTypeSpec) -> dict[str, Any]:
     if spec.status_in is not None:
         result["status_in"] = list(spec.status_in)
     result["max_reject_ratio"] = spec.max_reject_ratio
+    if spec.on_missing is not None:
+        result["on_missing"] = dict(spec.on_missing)
+    result["max_missing_ratio"] = spec.max_missing_ratio
     result["log_icon"] = spec.log_icon
     return result
 

@@ -253,6 +253,8 @@ class SyncTypeSpec:
     stale_after_seconds: int | None = None  # lookups select rows last synced before this
     status_in: tuple[str, ...] | None = None  # lookups select rows in these statuses
     max_reject_ratio: float = 0.2
+    on_missing: dict[str, Any] | None = None  # values for rows a full listing lacked
+    max_missing_ratio: float = 0.2  # the largest share of rows on_missing may change
     log_icon: str = "🚀"
 
 

@@ -476,6 +476,23 @@ class _Checker:
                     self.add(
                         doc, (name, "fields", index), self.unknown_column(column, spec["target"])
                     )
+            for column in spec.get("on_missing") or {}:
+                if column not in spec["fields"]:
+                    self.add(
+                        doc,
+                        (name, "on_missing", column),
+                        f"on_missing sets '{column}', which sync type '{name}' may not write "
+                        f"(fields: {', '.join(spec['fields'])})",
+                        key=True,
+                    )
+            if spec.get("on_missing") and not spec.get("creates_rows"):
+                self.add(
+                    doc,
+                    (name, "on_missing"),
+                    "on_missing needs creates_rows: true (only a full listing can tell "
+                    "what is missing)",
+                    key=True,
+                )
 
     @staticmethod
     def unknown_column(column: str, target: str) -> str:

@@ -68,6 +68,7 @@ from runner.progress import Progress
 from runner.redact import redact
 from runner.spec.model import ConnectorSpec, SpecSet, StepSpec, SyncTypeSpec
 from runner.sync.accounts import AccountRow, load_accounts
+from runner.sync.delist import apply_on_missing
 from runner.sync.diff import DiffReport, DiffSink
 from runner.sync.select import known_keys
 
@@ -523,6 +524,9 @@ class _Sync:
             if isinstance(sink, _DatabaseSink):  # a dry run compares, it writes no hash
                 sink.columns = (*columns, SOURCE_HASH_COLUMN)
                 sink.prefiltered = True
+        # A complete listing may delist what it did not return (runner.sync.delist).
+        delists = bool(sync_type.on_missing) and upsert and (not lookup or bool(step.ids_from))
+        seen: set[str] | None = set() if delists and not self.request.dry_run else None
         field_types = {f.name: f.type for f in mapping_spec.fields}
         preparer = RowPreparer(self.target, columns, field_types)
         # SQLite works inside this process: a second thread would only contend for the GIL.
@@ -553,8 +557,13 @@ class _Sync:
             for page in self._pages(account, spec, connector, op.name, step):
                 records = page.records
                 if source_filter is not None:
-                    yield len(records), [], [], (records, *mapping.source_hashes(records))
+                    keys, digests = mapping.source_hashes(records)
+                    if seen is not None:
+                        seen.update(k for k in keys if k is not None)
+                    yield len(records), [], [], (records, keys, digests)
                 else:
+                    if seen is not None:
+                        seen.update(filter(None, map(mapping.external_id, records)))
                     mapped, bad = mapping.map_page(records)
                     yield len(records), mapped, bad, None
 
@@ -615,6 +624,8 @@ class _Sync:
                 ),
             )
         result = summary("ok")
+        if seen is not None and sync_type.on_missing:
+            result["on_missing"] = self._on_missing(account, name, seen)
         self._log(
             logging.INFO,
             "step.finished",
@@ -625,6 +636,40 @@ class _Sync:
             activity=True,
         )
         return result
+
+    def _on_missing(self, account: AccountRow, step: str, seen: set[str]) -> dict[str, Any]:
+        """After a complete listing: apply the sync type's `on_missing` (runner.sync.delist)."""
+        sync_type = self.sync_type
+        outcome = apply_on_missing(
+            self.engine,
+            self.target,
+            user_id=self.request.user_id,
+            scope_id=account.id,
+            seen=seen,
+            values=sync_type.on_missing or {},
+            max_ratio=sync_type.max_missing_ratio,
+            now=self.clock.now(),
+        )
+        label = f"{account.spec_name}/{step}"
+        if outcome.refused:
+            self._log(
+                logging.WARNING,
+                "step.delist_refused",
+                f"{label}: {outcome.refused}",
+                account=account,
+                step=step,
+                activity=True,
+            )
+        elif outcome.delisted:
+            self._log(
+                logging.INFO,
+                "step.delisted",
+                f"{label}: {outcome.delisted} row(s) no longer listed: set {sync_type.on_missing}",
+                account=account,
+                step=step,
+                activity=True,
+            )
+        return outcome.as_dict()
 
     def _pages(
         self, account: AccountRow, spec: ConnectorSpec, connector: Any, op_name: str, step: StepSpec

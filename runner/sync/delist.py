@@ -1,0 +1,123 @@
+"""What happens to an account's rows that a complete listing did not return (`on_missing`).
+
+A sync type may declare `on_missing: {stock_quantity: 0, status: delisted}` (the bundled
+`supplier_api` does): at the end of a step that read its whole listing (the first step of a
+sync type that creates rows, when it is a list or is fed by one, and only when it ended
+without error), every row of the account whose key the listing did not return gets those
+values, in one set-based statement. A walk that ended early never gets here: its error
+fails the step first (`runner.http.paginate`), so a truncated listing delists nothing.
+
+Safety: `max_missing_ratio` (default 0.2) is the largest share of the account's listed rows
+one run may delist. More than that looks like a broken listing rather than a catalogue
+change: nothing is delisted, and the reason is recorded in the step's result and the
+activity log.
+
+A delisted row has its `content_hash` and `source_hash` cleared, so that when the product
+comes back, the listing maps and rewrites it: its mapped values (stock, status) restore it.
+
+The keys seen are gathered by the step and written into a temporary table at the end; one
+UPDATE ... WHERE NOT EXISTS then finds the missing rows (no statement per row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    and_,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+
+from runner.db.write import Target
+
+CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class DelistResult:
+    """`missing`: listed rows the listing did not return; `listed`: the account's rows not
+    delisted before; `delisted`: rows changed (0 when refused); `refused`: why not."""
+
+    missing: int
+    listed: int
+    delisted: int
+    refused: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"missing": self.missing, "delisted": self.delisted}
+        if self.refused:
+            result["refused"] = self.refused
+        return result
+
+
+def _seen_table(key_type: Any) -> Table:
+    return Table(
+        "sync_listed_keys",
+        MetaData(),
+        Column("key", key_type, primary_key=True),
+        prefixes=["TEMPORARY"],
+    )
+
+
+def apply_on_missing(
+    engine: Engine,
+    target: Target,
+    *,
+    user_id: str,
+    scope_id: str,
+    seen: Iterable[str],
+    values: Mapping[str, Any],
+    max_ratio: float,
+    now: datetime,
+) -> DelistResult:
+    """Set `values` on the account's rows whose key is not in `seen` (see the module doc)."""
+    table = target.table
+    key = table.c[target.key_column]
+    account = and_(table.c.user_id == user_id, table.c[target.scope_column] == scope_id)
+    # Rows that do not carry every on_missing value yet (NULL-safe).
+    not_yet = or_(*(table.c[name].is_distinct_from(value) for name, value in values.items()))
+    with engine.begin() as conn:
+        seen_keys = _load_seen(conn, key.type, seen)
+        unseen = ~exists().where(seen_keys.c.key == key)
+        listed = conn.execute(select(func.count()).where(account, not_yet)).scalar_one()
+        missing = conn.execute(select(func.count()).where(account, not_yet, unseen)).scalar_one()
+        delisted = 0
+        refused = None
+        if listed and missing / listed > max_ratio:
+            refused = (
+                f"{missing} of {listed} listed rows are missing from the listing "
+                f"({missing / listed:.0%}), more than max_missing_ratio {max_ratio:.0%}: "
+                "nothing delisted; check the listing, or raise max_missing_ratio"
+            )
+        elif missing:
+            changes = {**values, "content_hash": None, "source_hash": None, "updated_at": now}
+            statement = update(table).where(account, not_yet, unseen).values(changes)
+            delisted = conn.execute(statement).rowcount
+        seen_keys.drop(conn)
+    return DelistResult(missing=missing, listed=listed, delisted=delisted, refused=refused)
+
+
+def _load_seen(conn: Connection, key_type: Any, seen: Iterable[str]) -> Table:
+    table = _seen_table(key_type)  # the key's own type (and collation: "C" on Postgres)
+    table.create(conn)
+    batch: list[dict[str, str]] = []
+    for value in dict.fromkeys(seen):  # unique, in order
+        batch.append({"key": value})
+        if len(batch) >= CHUNK:
+            conn.execute(table.insert(), batch)
+            batch = []
+    if batch:
+        conn.execute(table.insert(), batch)
+    return table
