@@ -23,21 +23,24 @@ class RecordsMissing(PermanentError):
         self.absent = absent
 
 
-def _at(data: Any, path: str) -> Any:
-    """The value at `path`, `_MISSING` when a step on the way is absent (None is kept)."""
+def _at(data: Any, path: str) -> tuple[Any, str]:
+    """The value at `path`, or `_MISSING` when a step on the way is absent (None is kept),
+    and what the walk found where it stopped (for the error message)."""
     if path in ("", "."):
-        return data
+        return data, ""
     value = data
+    taken: list[str] = []
     for step in parse_path(path):
         if step.__class__ is int:
-            if not isinstance(value, list) or not -len(value) <= step < len(value):
-                return _MISSING
-            value = value[step]  # type: ignore[index]
-        elif isinstance(value, dict) and step in value:
-            value = value[step]
+            ok = isinstance(value, list) and -len(value) <= step < len(value)  # type: ignore[operator]
         else:
-            return _MISSING
-    return value
+            ok = isinstance(value, dict) and step in value
+        if not ok:
+            where = ".".join(taken)
+            return _MISSING, (f"{where!r} is {_keys(value)}" if where else _keys(value))
+        value = value[step]  # type: ignore[index]
+        taken.append(str(step))
+    return value, ""
 
 
 def _keys(data: Any) -> str:
@@ -57,10 +60,10 @@ def records_at(data: Any, path: str) -> list:
     `RecordsMissing`: the caller decides whether the operation declared that answer empty."""
     if data is None:
         return []
-    value = _at(data, path)
+    value, found = _at(data, path)
     where = f"records path {path!r}" if path not in ("", ".") else "the body"
     if value is _MISSING:
-        raise RecordsMissing(f"{where} is missing from the answer ({_keys(data)})")
+        raise RecordsMissing(f"{where} is missing from the answer ({found})")
     if value is None:
         raise RecordsMissing(f"{where} is null in the answer")
     if isinstance(value, list):

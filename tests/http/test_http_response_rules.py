@@ -154,3 +154,35 @@ def test_the_older_presence_form_still_works(scripted):
     finally:
         server.stop()
     assert sleeps == [3.0]
+
+
+def test_a_session_token_declared_dead_by_an_error_status_is_renewed_once():
+    def login(token: str) -> Reply:
+        return Reply(200, {"code": 200, "result": True, "data": {"token": token}})
+
+    server = Scripted(
+        login("tok-first-0001"),
+        Reply(403, {"error": "token expired"}),
+        login("tok-second-002"),
+    ).start()
+    spec = yaml.safe_load(SPEC)
+    spec["auth"] = {
+        "type": "session_token",
+        "login": {"path": "/login", "form": {"key": "{{ credentials.key }}"}},
+        "token_path": "data.token",
+        "send": {"in": "query", "name": "access_token"},
+        "dead_when": "status == 403 and body.error == 'token expired'",
+    }
+    try:
+        connector = Connector(
+            build_connector(spec, "supplier"),
+            Account("a", {"key": "secret-key-1"}, {"base_url": server.base_url}),
+        )
+        assert _ids(connector) == [1, 2]
+    finally:
+        server.stop()
+    login_1, dead, login_2, ok = server.requests
+    assert login_1.path == login_2.path == "/login" and login_1.form == {"key": "secret-key-1"}
+    assert dead.query["access_token"] == "tok-first-0001"
+    assert ok.query["access_token"] == "tok-second-002"
+    assert connector._auth.logins == 2

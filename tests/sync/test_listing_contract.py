@@ -49,8 +49,8 @@ fields:
 """
 EXPECTED = {  # case -> what its recorded error says
     "missing_path": "records path 'data.items' is missing from the answer "
-    "(an object with keys: code, data, message, result)",
-    "data_null": "records path 'data.items' is missing from the answer",
+    "('data' is an object with keys: list, total)",
+    "data_null": "records path 'data.items' is missing from the answer ('data' is null)",
     "not_a_list": "records path 'data.items' holds a str, not a list or an object",
     "short_total": "the walk ended after 5 of the 9 records announced; the listing is incomplete",
     "envelope": "API error: 1600001 Invalid API key",
