@@ -101,6 +101,7 @@ class Auth:
     secret_params: ClassVar[tuple[str, ...]] = ()
     # Parameters rendered by the kind itself, later (they read values such as `token`).
     late_params: ClassVar[tuple[str, ...]] = ()
+    reads_answers: bool = False  # True when `dead()` must see the answers
 
     def __init__(self, params: Mapping[str, Any], context: AuthContext) -> None:
         self.params = dict(params)

@@ -282,8 +282,9 @@ class HttpClient:
         sent: int,
         auth: Auth | None = None,
     ) -> Any:
-        if auth is not None and status >= 400 and status != 401 and content[:1] in b"{[":
-            dead = self._dead(auth, url, status, headers, content)
+        watch = auth if auth is not None and auth.reads_answers else None
+        if watch is not None and status >= 400 and status != 401 and content[:1] in b"{[":
+            dead = self._dead(watch, url, status, headers, content)
             if dead is not None:
                 return dead
         if status == 401:
@@ -301,7 +302,7 @@ class HttpClient:
         if isinstance(data, _Failure):
             return data
         response = Response(status, headers, redact_url(str(url)), url, data, sent)
-        if auth is not None and auth.dead(response.variables()):
+        if watch is not None and watch.dead(response.variables()):
             return _AuthExpired(f"HTTP {status}: the API refused the token: {_snippet(content)}")
         verdict = self._rules.error(response.variables()) if self._rules.active else None
         if verdict is None:

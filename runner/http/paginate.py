@@ -15,7 +15,8 @@ Kinds and their params (see `PaginateSpec`):
 - `none`: one request.
 - `page_number`: page_param, start (first page number, BigBuy 0, most 1), size_param, size,
   stop_on_short_page (default true when size is set), total_pages_header (stop after that
-  many pages, WooCommerce `X-WP-TotalPages`), total_path (stop once that many records read).
+  many pages, WooCommerce `X-WP-TotalPages`), total_pages_path (the same, from the body),
+  total_path (stop once that many records read).
 - `offset`: offset_param, limit_param, size, start, stop_on_short_page, total_path. The next
   offset advances by the records actually received (a server capping the size loses nothing).
 - `cursor`: cursor_param, cursor_path (AliExpress `search_id`); stops when the body has none.
@@ -81,8 +82,11 @@ class Paginator:
         """The (records, pages) totals this page announces, where the spec says they are."""
         total_path = self.params.get("total_path")
         header = self.params.get("total_pages_header")
+        pages_path = self.params.get("total_pages_path")
         records = _as_int(get_path(response.data, total_path)) if total_path else None
         pages = _as_int(response.headers.get(header)) if header else None
+        if pages is None and pages_path:
+            pages = _as_int(get_path(response.data, pages_path))
         return records, pages
 
     def _short(self, records: list) -> bool:
@@ -140,11 +144,9 @@ class PageNumber(Paginator):
         page = int(request.params[self.page_param])
         if self._short(records):
             return None
-        header = self.params.get("total_pages_header")
-        if header:
-            total_pages = _as_int(response.headers.get(header))
-            if total_pages is not None and page - self.start + 1 >= total_pages:
-                return None
+        _, total_pages = self.announced(response)
+        if total_pages is not None and page - self.start + 1 >= total_pages:
+            return None
         total_path = self.params.get("total_path")
         if total_path:
             total = _as_int(get_path(response.data, total_path))

@@ -117,6 +117,7 @@ class SessionTokenAuth(Auth):
         self.cooldown = float(self.params.get("login_cooldown_seconds") or 0)
         dead_when = self.params.get("dead_when")
         self._dead = compile_predicate(dead_when, "dead_when") if dead_when else None
+        self.reads_answers = self._dead is not None
         self.store: TokenStore = context.store or MemoryTokenStore()
         self._lock = threading.Lock()
         self._state: SessionState | None = None

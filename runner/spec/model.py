@@ -37,8 +37,9 @@ class PaginateSpec:
     """How a list operation walks its pages. `type` picks a registered pagination kind.
 
     Kinds: page_number (page_param, size_param, start, size, total_pages_header,
-    total_path), offset (offset_param, limit_param, size, total_path), cursor (cursor_param,
-    cursor_path), next_url (next_path), link_header (rel), none.
+    total_pages_path, total_path), offset (offset_param, limit_param, size, total_path),
+    cursor (cursor_param, cursor_path, total_path), next_url (next_path, total_path),
+    link_header (rel, total_path), none.
     Every kind stops on an empty page; `stop_on_short_page` stops on a page shorter than
     `size`; `max_pages` is a hard cap.
     """

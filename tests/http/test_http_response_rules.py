@@ -186,3 +186,36 @@ def test_a_session_token_declared_dead_by_an_error_status_is_renewed_once():
     assert dead.query["access_token"] == "tok-first-0001"
     assert ok.query["access_token"] == "tok-second-002"
     assert connector._auth.logins == 2
+
+
+def _paged(*pages: list[int], announced: int) -> tuple[Scripted, Connector]:
+    replies = [
+        Reply(200, {"code": 200, "data": [{"id": i} for i in page], "meta": {"pages": announced}})
+        for page in pages
+    ]
+    server = Scripted(*replies).start()
+    spec = yaml.safe_load(SPEC)
+    spec["operations"]["items"]["paginate"] = {
+        "type": "page_number",
+        "page_param": "page",
+        "total_pages_path": "meta.pages",
+    }
+    connector = Connector(
+        build_connector(spec, "supplier"), Account("a", {}, {"base_url": server.base_url})
+    )
+    return server, connector
+
+
+def test_total_pages_in_the_body_end_the_walk_and_a_shortfall_fails_it():
+    server, connector = _paged([1, 2], [3, 4], [5], announced=3)
+    try:
+        assert _ids(connector) == [1, 2, 3, 4, 5]
+        assert [r.query["page"] for r in server.requests] == ["1", "2", "3"]  # no extra page
+    finally:
+        server.stop()
+    server, connector = _paged([1, 2], [], announced=3)
+    try:
+        with pytest.raises(PermanentError, match="ended after 2 of the 3 pages announced"):
+            _ids(connector)
+    finally:
+        server.stop()
