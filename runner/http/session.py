@@ -155,6 +155,8 @@ class SessionTokenAuth(Auth):
             state = self._state
             if state is None:
                 state = self._state = self.store.load()
+                if state is not None:  # a token another job obtained: a secret here too
+                    SECRETS.add(state.token, state.refresh_token)
             if state is None or not state.token or self._expired(state):
                 state = self._renew(dead=state.token if state else None)
             assert state is not None and state.token
