@@ -146,6 +146,13 @@ def redact_headers(
 
 
 _URL_IN_TEXT = re.compile(r"https?://[^\s\"'<>]+")
+# A JSON string field whose name says it holds a secret (accessToken, refresh_token,
+# apiKey, client_secret, password, ...): its value is masked wherever the JSON appears.
+_SECRET_JSON_FIELD = re.compile(
+    r'("[A-Za-z_-]*(?:token|secret|password|api[-_]?key|signature)[A-Za-z_-]*"\s*:\s*")'
+    r'((?:[^"\\]|\\.)*)(")',
+    re.I,
+)
 
 
 # Characters no database can store in a text column (NUL in Postgres, unpaired surrogates in
@@ -158,7 +165,10 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def redact(text: str, registry: SecretRegistry = SECRETS) -> str:
-    """Any message: URLs inside it are redacted, then every known secret value is masked,
-    and characters that no text column can store are escaped (`\\x00`)."""
+    """Any message: URLs inside it are redacted, JSON string fields named like secrets
+    (`"accessToken": "..."`, a login answer read before its token is registered) masked,
+    then every known secret value is masked, and characters that no text column can store
+    are escaped (`\\x00`)."""
     text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0), registry), str(text))
+    text = _SECRET_JSON_FIELD.sub(rf"\1{MASK}\3", text)
     return _UNSTORABLE.sub(_escape, registry.text(text))

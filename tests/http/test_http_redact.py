@@ -70,3 +70,16 @@ def test_redact_handles_urls_inside_messages():
     shown = redact(message, registry)
     assert "token=***" in shown and "page=1" in shown
     assert "my-api-key-42" not in shown
+
+
+def test_secret_named_json_fields_are_masked_before_their_values_are_known():
+    """A login answer may reach a cassette before its token is registered as a secret."""
+    answer = (
+        '{"code": 200, "data": {"openId": 123456789, "accessToken": "f59ac98193d64d62",'
+        ' "refreshToken": "f7edabe6\\"5c3b", "client_secret":"s3", "apiKey": "CJ1@api@x"}}'
+    )
+    shown = redact(answer)
+    for value in ("f59ac98193d64d62", "f7edabe6", "5c3b", "s3", "CJ1@api@x"):
+        assert value not in shown
+    assert '"openId": 123456789' in shown and '"accessToken": "***"' in shown
+    assert redact("HTTP 401: token expired") == "HTTP 401: token expired"  # prose stays
