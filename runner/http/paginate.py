@@ -3,9 +3,10 @@
 A kind says what the first request adds (`first`) and, from a page just read, what the next
 request is (`next`, None to stop). `walk()` drives any kind and owns what they all share:
 - stop after an empty page (every kind);
-- totals: where the API announces one (`total_path`: records, `total_pages_header`: pages,
-  both read from the latest page), a walk that ends short of it is an error, whatever
-  ended it (an empty or short page, a missing cursor);
+- totals: where the API announces one (`total_path` or `total_header`: records;
+  `total_pages_header` or `total_pages_path`: pages; read from the latest page), a walk
+  that ends short of it is an error, whatever ended it (an empty or short page, a missing
+  cursor);
 - a hard cap: needing more than `max_pages` pages is an error, not a silent truncation;
 - a repeat guard: a page request (URL + params, i.e. the page token) sent twice, or a page
   whose records (by id) equal an earlier page's, stops the walk with an error. That catches a
@@ -81,9 +82,12 @@ class Paginator:
     def announced(self, response: Response) -> tuple[int | None, int | None]:
         """The (records, pages) totals this page announces, where the spec says they are."""
         total_path = self.params.get("total_path")
+        total_header = self.params.get("total_header")
         header = self.params.get("total_pages_header")
         pages_path = self.params.get("total_pages_path")
         records = _as_int(get_path(response.data, total_path)) if total_path else None
+        if records is None and total_header:
+            records = _as_int(response.headers.get(total_header))
         pages = _as_int(response.headers.get(header)) if header else None
         if pages is None and pages_path:
             pages = _as_int(get_path(response.data, pages_path))
@@ -147,11 +151,9 @@ class PageNumber(Paginator):
         _, total_pages = self.announced(response)
         if total_pages is not None and page - self.start + 1 >= total_pages:
             return None
-        total_path = self.params.get("total_path")
-        if total_path:
-            total = _as_int(get_path(response.data, total_path))
-            if total is not None and self.read >= total:
-                return None
+        total, _ = self.announced(response)
+        if total is not None and self.read >= total:
+            return None
         return self._request(page + 1)
 
 
@@ -177,11 +179,9 @@ class Offset(Paginator):
         self.offset += len(records)
         if self._short(records):
             return None
-        total_path = self.params.get("total_path")
-        if total_path:
-            total = _as_int(get_path(response.data, total_path))
-            if total is not None and self.offset >= total:
-                return None
+        total, _ = self.announced(response)
+        if total is not None and self.offset >= total:
+            return None
         return self._request()
 
 

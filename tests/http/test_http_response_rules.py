@@ -188,18 +188,23 @@ def test_a_session_token_declared_dead_by_an_error_status_is_renewed_once():
     assert connector._auth.logins == 2
 
 
-def _paged(*pages: list[int], announced: int) -> tuple[Scripted, Connector]:
+def _paged(*pages: list[int], announced: int, by: str = "pages") -> tuple[Scripted, Connector]:
+    """Scripted pages announcing `announced` pages in the body, or records in a header."""
+    headers = {"X-Total-Count": str(announced)} if by == "header" else {}
     replies = [
-        Reply(200, {"code": 200, "data": [{"id": i} for i in page], "meta": {"pages": announced}})
+        Reply(
+            200,
+            {"code": 200, "data": [{"id": i} for i in page], "meta": {"pages": announced}},
+            headers,
+        )
         for page in pages
     ]
     server = Scripted(*replies).start()
     spec = yaml.safe_load(SPEC)
-    spec["operations"]["items"]["paginate"] = {
-        "type": "page_number",
-        "page_param": "page",
-        "total_pages_path": "meta.pages",
-    }
+    total = (
+        {"total_header": "X-Total-Count"} if by == "header" else {"total_pages_path": "meta.pages"}
+    )
+    spec["operations"]["items"]["paginate"] = {"type": "page_number", "page_param": "page", **total}
     connector = Connector(
         build_connector(spec, "supplier"), Account("a", {}, {"base_url": server.base_url})
     )
@@ -216,6 +221,21 @@ def test_total_pages_in_the_body_end_the_walk_and_a_shortfall_fails_it():
     server, connector = _paged([1, 2], [], announced=3)
     try:
         with pytest.raises(PermanentError, match="ended after 2 of the 3 pages announced"):
+            _ids(connector)
+    finally:
+        server.stop()
+
+
+def test_a_total_in_a_header_ends_the_walk_and_a_shortfall_fails_it():
+    server, connector = _paged([1, 2], [3, 4], [5], announced=5, by="header")
+    try:
+        assert _ids(connector) == [1, 2, 3, 4, 5]
+        assert len(server.requests) == 3
+    finally:
+        server.stop()
+    server, connector = _paged([1, 2], [3], [], announced=9, by="header")
+    try:
+        with pytest.raises(PermanentError, match="ended after 3 of the 9 records announced"):
             _ids(connector)
     finally:
         server.stop()
