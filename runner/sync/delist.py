@@ -63,11 +63,14 @@ class DelistResult:
 
 
 def _seen_table(key_type: Any) -> Table:
+    """A temporary table of the keys a listing returned: dropped at commit on Postgres; on
+    SQLite (no ON COMMIT DROP) kept by the connection, and emptied before each use."""
     return Table(
         "sync_listed_keys",
         MetaData(),
         Column("key", key_type, primary_key=True),
         prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
     )
 
 
@@ -105,13 +108,13 @@ def apply_on_missing(
             changes = {**values, "content_hash": None, "source_hash": None, "updated_at": now}
             statement = update(table).where(account, not_yet, unseen).values(changes)
             delisted = conn.execute(statement).rowcount
-        seen_keys.drop(conn)
     return DelistResult(missing=missing, listed=listed, delisted=delisted, refused=refused)
 
 
 def _load_seen(conn: Connection, key_type: Any, seen: Iterable[str]) -> Table:
     table = _seen_table(key_type)  # the key's own type (and collation: "C" on Postgres)
-    table.create(conn)
+    table.create(conn, checkfirst=True)
+    conn.execute(table.delete())
     batch: list[dict[str, str]] = []
     for value in dict.fromkeys(seen):  # unique, in order
         batch.append({"key": value})
