@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 from jinja2 import TemplateSyntaxError
 from jsonschema import Draft202012Validator, ValidationError
 
+from runner.redact import is_secret_header
 from runner.spec.columns import WRITABLE_COLUMNS
 from runner.templating import (
     CONNECTOR_VARIABLES,
@@ -730,6 +731,35 @@ class _Checker:
                     self.add(doc, (*path, "fallback"), f"fallback: query needs {name}")
         if auth["type"] == "oauth2_client_credentials":
             self.url(doc, (*path, "token_url"), auth["token_url"], CONNECTOR_VARIABLES)
+        if auth["type"] == "session_token":
+            for request in ("login", "refresh"):
+                if isinstance(auth.get(request), dict):
+                    self.check_session_request(doc, (*path, request), auth[request])
+
+    def check_session_request(
+        self, doc: Document, path: PathTuple, request: dict[str, Any]
+    ) -> None:
+        """A login or refresh request: an absolute path is an http(s) URL, and a body field
+        named like a secret (apiKey, password, refreshToken) is a template."""
+        target = request["path"]
+        if target.startswith(("http:", "https:")) or "://" in target:
+            self.url(doc, (*path, "path"), target, CONNECTOR_VARIABLES)
+        for part in ("json", "form", "params"):
+            fields = request.get(part)
+            if not isinstance(fields, dict):
+                continue
+            for name, value in fields.items():
+                if (
+                    is_secret_header(str(name))
+                    and isinstance(value, str)
+                    and not is_template(value)
+                ):
+                    self.add(
+                        doc,
+                        (*path, part, name),
+                        f"{name} must be a template naming where the secret lives, e.g. "
+                        "'{{ credentials.api_key }}', never the secret itself",
+                    )
 
     def check_operation(self, doc: Document, path: PathTuple, op: dict[str, Any]) -> None:
         """Each part is checked when it passed the schema, independently of the others."""
