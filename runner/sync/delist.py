@@ -115,6 +115,12 @@ def _load_seen(conn: Connection, key_type: Any, seen: Iterable[str]) -> Table:
     table = _seen_table(key_type)  # the key's own type (and collation: "C" on Postgres)
     table.create(conn, checkfirst=True)
     conn.execute(table.delete())
+    if conn.dialect.name == "postgresql":  # COPY: a quarter of the time of INSERTs
+        dbapi = conn.connection.driver_connection
+        with dbapi.cursor() as cursor, cursor.copy(f"COPY {table.name} (key) FROM STDIN") as copy:
+            for value in dict.fromkeys(seen):
+                copy.write_row((value,))
+        return table
     batch: list[dict[str, str]] = []
     for value in dict.fromkeys(seen):  # unique, in order
         batch.append({"key": value})
