@@ -56,6 +56,7 @@ class CJServer(FakeServer):
         api_key: str = "CJ1234567@api@0123456789abcdef0123456789abcdef",
         login_cooldown: float = 300.0,
         revoke_after_pages: int | None = None,
+        seed: int = 0,  # the catalogue is fixed; accepted for the standalone entry point
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -161,3 +162,7 @@ class CJServer(FakeServer):
             self.access.clear()  # revoked, e.g. a login elsewhere; the refresh token lives
         data = {"pageNum": page, "pageSize": size, "total": self.products, "list": items}
         return self._envelope(200, "Success", data)
+
+
+if __name__ == "__main__":
+    CJServer.main("products", 1000)
