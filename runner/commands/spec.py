@@ -19,7 +19,8 @@ SPECS_OPTION = click.option(
     "specs_dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Specs directory (default: $SYNC_RUNNER_SPECS or ./specs).",
+    help="Specs directory (default: $SYNC_RUNNER_SPECS, else ./specs if present, else the "
+    "specs bundled with the package).",
 )
 MAPPINGS_OPTION = click.option(
     "--mappings",

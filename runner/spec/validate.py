@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import json
 import re
-import sys
 from collections.abc import Iterable, Iterator
 from functools import cache, lru_cache
 from pathlib import Path
@@ -56,10 +55,9 @@ SCHEMA_FILES = {
 def schemas_dir() -> Path:
     """`schemas/` next to the `runner` package (a checkout or an editable install), else
     `<prefix>/share/sync-runner/schemas` where a wheel install puts them."""
-    beside = Path(__file__).resolve().parents[2] / "schemas"
-    if beside.is_dir():
-        return beside
-    return Path(sys.prefix) / "share" / "sync-runner" / "schemas"
+    from runner.bundled import bundled_dir
+
+    return bundled_dir("schemas")
 
 
 @cache
