@@ -20,6 +20,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("runner.commands.worker", "run", "Enqueue due schedules, drain the queue, exit."),
     "run-job": ("runner.commands.worker", "run_job", "Run one given job now."),
     "sync": ("runner.commands.sync", "sync", "Run one sync at once, without the queue."),
+    "accounts": (
+        "runner.commands.accounts",
+        "accounts",
+        "Add, list, show, change, disable or check accounts.",
+    ),
     "enqueue": ("runner.commands.queue", "enqueue", "Put a job in the queue."),
     "jobs": ("runner.commands.queue", "jobs", "List, show, retry or cancel jobs."),
     "stats": ("runner.commands.queue", "stats", "Running jobs and 7-day counts per status."),

@@ -113,6 +113,7 @@ def run(
       sync-runner run --max-runtime 780 --max-jobs 50  # bounded, for a 15-minute schedule
       sync-runner run --offline --no-maintenance       # mock records, no network
     """
+    from runner.accounts import warn_missing_secrets
     from runner.metrics import RunSummary, account_spec_names, push_run_metrics
     from runner.notify import job_end_notifier
     from runner.worker import StopFlag, Worker, WorkerOptions, install_signal_handlers
@@ -122,6 +123,7 @@ def run(
         settings = open_settings(specs_dir, database_url, log_format, log_level)
         engine = open_database(settings)
         summary.supplier_names = account_spec_names(engine)
+        warn_missing_secrets(engine, settings.specs)
         options = WorkerOptions(
             offline=offline,
             max_jobs=max_jobs,

@@ -136,6 +136,15 @@ class StepSpec:
 
 
 @dataclass(frozen=True)
+class CheckSpec:
+    """The one cheap request that tests an account (`sync-runner accounts check`): one
+    operation sent once (no pagination, no ids), with `params` added to its own."""
+
+    operation: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ConnectorSpec:
     """A supplier or a marketplace, declared in YAML."""
 
@@ -150,6 +159,7 @@ class ConnectorSpec:
     retry: RetrySpec = field(default_factory=RetrySpec)
     timeouts: TimeoutSpec = field(default_factory=TimeoutSpec)
     response: ResponseSpec = field(default_factory=ResponseSpec)
+    check: CheckSpec | None = None
     source_file: str = ""
 
 

@@ -589,6 +589,20 @@ class _Checker:
             self.templates_in(doc, path, op, CONNECTOR_VARIABLES)
             if isinstance(op, dict):
                 self.check_operation(doc, path, op)
+        check = data.get("check")
+        if isinstance(check, dict) and self.clean(doc, ("check",)):
+            self.templates_in(
+                doc, ("check", "params"), check.get("params") or {}, CONNECTOR_VARIABLES
+            )
+            name = check["operation"]
+            if self.reference(doc, ("check", "operation"), name, operations, "operation"):
+                target = operations[name]
+                if isinstance(target, dict) and "{id}" in str(target.get("path", "")):
+                    self.add(
+                        doc,
+                        ("check", "operation"),
+                        f"check sends '{name}' without an id, but its path needs one",
+                    )
         syncs = data.get("syncs")
         if isinstance(syncs, dict):
             kind = doc.kind

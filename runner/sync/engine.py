@@ -67,7 +67,7 @@ from runner.mapping import SOURCE_HASH_COLUMN, CompiledMapping, Reject, compile_
 from runner.progress import Progress
 from runner.redact import redact
 from runner.spec.model import ConnectorSpec, SpecSet, StepSpec, SyncTypeSpec
-from runner.sync.accounts import AccountRow, load_accounts
+from runner.sync.accounts import AccountRow, live_connector, load_accounts
 from runner.sync.diff import DiffReport, DiffSink
 from runner.sync.select import known_keys
 
@@ -429,21 +429,8 @@ class _Sync:
 
             seed = int(account.settings.get("mock_seed", 0) or 0)
             return MockConnector(spec, self.specs, seed=seed)
-        from runner.connector import Account, Connector
-
-        integration = None
-        if account.kind == "marketplace":
-            integration = {"id": account.id, "name": account.name, "shop_url": account.shop_url}
-        return Connector(
-            spec,
-            Account(
-                id=account.id,
-                credentials=account.credentials,
-                settings=account.settings,
-                integration=integration,
-            ),
-            env=self.env,
-        )
+        # A secret the account needs and lacks fails this account with one line.
+        return live_connector(spec, account, self.env)
 
     # -- one step -----------------------------------------------------------------------------
 
