@@ -50,9 +50,11 @@ from runner.db.write import (
     WriteCounts,
     analyze,
     differing,
+    differing_or_unseen,
     insert_activity,
     insert_rejects,
     mark_rows_checked,
+    mark_rows_seen,
     update_batch,
     upsert_batch,
 )
@@ -496,7 +498,12 @@ class _Sync:
         source_filter = None
         if upsert and not lookup:
             source_filter = _SourceFilter(
-                self.engine, self.target, mapping, self.request.user_id, account.id
+                self.engine,
+                self.target,
+                mapping,
+                self.request.user_id,
+                account.id,
+                seen_at=None if self.request.dry_run else self.clock,
             )
             if isinstance(sink, _DatabaseSink):  # a dry run compares, it writes no hash
                 sink.columns = (*columns, SOURCE_HASH_COLUMN)
@@ -710,12 +717,21 @@ class _SourceFilter:
     or that have no row, and only those records are mapped, so an unchanged catalogue is
     neither mapped nor written. Records without a key or hash are always mapped. While
     the batches meet no existing row (a first sync), the statement is skipped.
+    With `seen_at` (a clock; None in a dry run) the batch's existing rows are then marked
+    as seen (`write.mark_rows_seen`, one statement), changed or not: the listing saw them.
     """
 
     def __init__(
-        self, engine: Engine, target: Target, mapping: CompiledMapping, user_id: str, scope_id: str
+        self,
+        engine: Engine,
+        target: Target,
+        mapping: CompiledMapping,
+        user_id: str,
+        scope_id: str,
+        seen_at: Clock | None = None,
     ) -> None:
         self.engine = engine
+        self.seen_at = seen_at
         self.target = target
         self.mapping = mapping
         self.user_id = user_id
@@ -744,18 +760,10 @@ class _SourceFilter:
         if probe:
             known = [k is not None and d is not None for k, d in zip(keys, digests, strict=True)]
             wanted = [i for i, ok in enumerate(known) if ok]
-            with self.engine.connect() as conn:
-                found = differing(
-                    read_only(conn),
-                    self.target,
-                    [keys[i] for i in wanted],
-                    [digests[i] for i in wanted],
-                    column=SOURCE_HASH_COLUMN,
-                    user_id=self.user_id,
-                    scope_id=self.scope_id,
-                )
+            found, unseen = self._probe([keys[i] for i in wanted], [digests[i] for i in wanted])
             if wanted:
                 self._only_new = len(found) == len(wanted) and all(new for _, new in found)
+            self._mark_seen([keys[wanted[i]] for i in unseen])
             changed = {wanted[i] for i, _ in found}
             positions = [i for i, ok in enumerate(known) if not ok or i in changed]
         else:
@@ -772,6 +780,30 @@ class _SourceFilter:
                 rows.append(result)  # type: ignore[arg-type]
         self.skipped += len(records) - len(positions)
         return rows, rejects
+
+    def _probe(
+        self, keys: list[Any], digests: list[Any]
+    ) -> tuple[list[tuple[int, bool]], list[int]]:
+        """The changed records and, unless a dry run, the rows to mark seen: one statement."""
+        scope = {"column": SOURCE_HASH_COLUMN, "user_id": self.user_id, "scope_id": self.scope_id}
+        with self.engine.connect() as conn:
+            if self.seen_at is None:
+                return differing(read_only(conn), self.target, keys, digests, **scope), []
+            return differing_or_unseen(
+                read_only(conn), self.target, keys, digests, now=self.seen_at.now(), **scope
+            )
+
+    def _mark_seen(self, keys: list[Any]) -> None:
+        if keys and self.seen_at is not None:
+            with self.engine.begin() as conn:
+                mark_rows_seen(
+                    conn,
+                    self.target,
+                    keys,
+                    user_id=self.user_id,
+                    scope_id=self.scope_id,
+                    now=self.seen_at.now(),
+                )
 
 
 class _StepResultError(Exception):
