@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from runner.queue import Queue
     from runner.queue_depth import QueueDepth
-    from runner.worker import JobOutcome, Worker
+    from runner.worker import JobOutcome, StopFlag, Worker
 
 OFFLINE_OPTION = click.option(
     "--offline", is_flag=True, help="Use each mapping's mock records instead of the network."
@@ -170,6 +170,7 @@ def run(
             f"run finished ({report.stopped_by}): {counts}; "
             f"{len(report.enqueued)} scheduled job(s) enqueued"
         )
+    _exit_if_interrupted(stop, any(o.outcome == "released" for o in report.outcomes))
     if failed_run:
         raise SystemExit(ExitCode.UNEXPECTED)
 
@@ -241,8 +242,20 @@ def run_job(
         click.echo(_outcome_line(done))
         if done.result_data is not None:
             click.echo(to_json(done.result_data))
+    _exit_if_interrupted(stop, done.outcome == "released")
     if done.is_error:
         raise SystemExit(ExitCode.UNEXPECTED)
+
+
+INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+
+
+def _exit_if_interrupted(stop: StopFlag, handed_back: bool) -> None:
+    """Ctrl-C (SIGINT) ends the command with one line and exit 130; SIGTERM (Kubernetes
+    stopping the pod) keeps exit 0: the job is back in the queue either way."""
+    if stop.signal_name == "SIGINT":
+        click.echo("interrupted, job handed back" if handed_back else "interrupted", err=True)
+        raise SystemExit(INTERRUPTED)
 
 
 def _queue_depths(engine: Engine, worker: Worker) -> list[QueueDepth]:

@@ -62,11 +62,13 @@ from runner.errors import (
     JobFailed,
     JobInterrupted,
     PermanentError,
+    RetryLater,
     SyncRunnerError,
     TransientError,
 )
 from runner.mapping import SOURCE_HASH_COLUMN, CompiledMapping, Reject, compile_mapping
 from runner.progress import Progress
+from runner.progress import Status as ProgressStatus
 from runner.redact import redact
 from runner.spec.model import ConnectorSpec, SpecSet, StepSpec, SyncTypeSpec
 from runner.sync.accounts import AccountRow, live_connector, load_accounts
@@ -378,6 +380,7 @@ class _Sync:
             for index, step in enumerate(steps):
                 name = _step_name(step, result["steps"])
                 self.checkpoint()
+                self.progress.begin(f"{account.spec_name}/{name}", index + 1, len(steps))
                 try:
                     step_result = self._step(
                         account, spec, connector, step, name, index, pending_inserts
@@ -537,6 +540,9 @@ class _Sync:
             # source filter it only hashes the records: the step maps those that changed.
             for page in self._pages(account, spec, connector, op.name, step):
                 records = page.records
+                self.progress.expect(
+                    label, getattr(page, "total_records", None), getattr(page, "total_pages", None)
+                )
                 if source_filter is not None:
                     yield len(records), [], [], (records, *mapping.source_hashes(records))
                 else:
@@ -563,6 +569,10 @@ class _Sync:
                 "seconds": round(time.perf_counter() - started, 3),
             }
 
+        ratio = step.max_reject_ratio
+        if ratio is None:
+            ratio = sync_type.max_reject_ratio
+        status: ProgressStatus = "failed"
         try:
             with _Prefetch(mapped_pages()) as stream, writer:
                 for size, mapped, bad, hashed in stream:
@@ -581,16 +591,17 @@ class _Sync:
                     add(*source_filter.take(writer.counts))
                 flush()
                 writer.finish()
-        except JobInterrupted:
+            status = "failed" if fetched and rejected / fetched > ratio else "ok"
+        except (JobInterrupted, KeyboardInterrupt):
+            status = "interrupted"
             raise
         except Exception as exc:  # keep what the step did before it failed
+            if isinstance(exc, RetryLater):
+                status = "waiting"
             raise _StepResultError(summary("failed"), exc) from exc
         finally:
-            self.progress.finish(label, fetched, pages)
+            self.progress.finish(label, fetched, pages, status=status)
 
-        ratio = step.max_reject_ratio
-        if ratio is None:
-            ratio = sync_type.max_reject_ratio
         if fetched and rejected / fetched > ratio:
             raise _StepResultError(
                 summary("failed"),
