@@ -10,8 +10,10 @@ A CronJob pod lives for minutes, so Prometheus cannot scrape it; instead `sync-r
 - `syncrunner_last_run_duration_seconds`
 - `syncrunner_last_run_jobs{outcome, sync_type, supplier}`
 - `syncrunner_last_run_records{outcome, sync_type, supplier}`
-- `syncrunner_queue_jobs{state=due|running, sync_type, supplier}` and
-  `syncrunner_queue_oldest_due_age_seconds{sync_type, supplier}`, as the run left the queue
+- `syncrunner_queue_jobs{state=due|running|waiting, sync_type, supplier}`,
+  `syncrunner_queue_oldest_due_age_seconds{sync_type, supplier}` and
+  `syncrunner_queue_oldest_waiting_age_seconds{sync_type, supplier}` (a job scheduled later:
+  a retry, a rate-limit or budget deferral), as the run left the queue
 
 `supplier` is the connector spec's name (`bigbuy`, `shopify`), never a user or account id, so
 the number of series stays that of the specs. A job over all of a user's accounts counts its
@@ -224,10 +226,18 @@ def build_registry(summary: RunSummary):
         "How long the oldest due job has waited, as the run left the queue.",
         by,
     )
+    waited = gauge(
+        "syncrunner_queue_oldest_waiting_age_seconds",
+        "Age of the oldest pending job scheduled later (a retry, a rate-limit or budget "
+        "deferral), as the run left the queue.",
+        by,
+    )
     for row in summary.queue or [QueueDepth("", "", 0, 0, 0.0)]:
         depth.labels("due", row.sync_type, row.supplier).set(row.due)
         depth.labels("running", row.sync_type, row.supplier).set(row.running)
+        depth.labels("waiting", row.sync_type, row.supplier).set(row.waiting)
         age.labels(row.sync_type, row.supplier).set(row.oldest_due_age_seconds)
+        waited.labels(row.sync_type, row.supplier).set(row.oldest_waiting_age_seconds)
     return registry
 
 

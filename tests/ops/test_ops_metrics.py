@@ -59,7 +59,7 @@ def finished_summary(success: bool = True) -> RunSummary:
     summary.count_job("failed", **BIGBUY)
     summary.count_job("retried", **BIGBUY)
     summary.queue = [
-        QueueDepth("supplier_api", "bigbuy", due=3, running=1, oldest_due_age_seconds=90)
+        QueueDepth("supplier_api", "bigbuy", 3, 1, 90, waiting=2, oldest_waiting_age_seconds=4000)
     ]
     summary.finish(success=success, at=1_750_000_042.5)
     return summary
@@ -91,7 +91,9 @@ def test_a_run_pushes_the_documented_metrics(gateway):
         ("syncrunner_last_run_records", labels("rejected")): 3.0,
         ("syncrunner_queue_jobs", tuple(sorted({"state": "due", **BIGBUY}.items()))): 3.0,
         ("syncrunner_queue_jobs", tuple(sorted({"state": "running", **BIGBUY}.items()))): 1.0,
+        ("syncrunner_queue_jobs", tuple(sorted({"state": "waiting", **BIGBUY}.items()))): 2.0,
         ("syncrunner_queue_oldest_due_age_seconds", tuple(sorted(BIGBUY.items()))): 90.0,
+        ("syncrunner_queue_oldest_waiting_age_seconds", tuple(sorted(BIGBUY.items()))): 4000.0,
     }
     families = {f.name: f.type for f in text_string_to_metric_families(request.body.decode())}
     assert set(families.values()) == {"gauge"}

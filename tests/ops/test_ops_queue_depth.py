@@ -31,6 +31,15 @@ def test_queue_depths_per_sync_type_and_spec(engine, clock):
     assert queue_depths(engine, clock.now()) == [
         QueueDepth("inventory_update", "", due=1, running=0, oldest_due_age_seconds=300.0),
         QueueDepth("order_sync", "shopify", due=1, running=0, oldest_due_age_seconds=300.0),
+        QueueDepth(
+            "price_update",
+            "bigbuy",
+            due=0,
+            running=0,
+            oldest_due_age_seconds=0.0,
+            waiting=1,
+            oldest_waiting_age_seconds=300.0,
+        ),
         QueueDepth("supplier_api", "bigbuy", due=1, running=1, oldest_due_age_seconds=300.0),
     ]
 
