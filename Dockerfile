@@ -17,11 +17,14 @@ ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
 # ---- build: a wheel of the project and of every dependency, installed into /opt/venv --------
 FROM ${PYTHON_IMAGE} AS build
+# constraints.txt pins every package (and the build backend, through PIP_CONSTRAINT): two
+# builds of one commit install the same versions.
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_CONSTRAINT=/src/constraints.txt \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY runner/ runner/
 COPY schemas/ schemas/
 COPY specs/ specs/
