@@ -122,6 +122,8 @@ def check_account(
             page = _live_page(spec, account, environ)
     except Exception as exc:  # every failure becomes one line
         text = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, MissingSecret):  # the line's head already names the account
+            text = "; ".join(f"needs {m.what}: {m.why}" for m in exc.missing)
         return result(False, _category(exc), redact(text))
     records = len(page.records) if page is not None else 0
     noun = "record" if records == 1 else "records"

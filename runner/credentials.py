@@ -33,6 +33,10 @@ REFERENCE_KINDS = ("env", "file")
 class MissingSecret(PermanentError):
     """An account needs a credential or environment variable that is not there."""
 
+    def __init__(self, message: str, missing: list[Missing]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
 
 @dataclass(frozen=True)
 class Needs:
@@ -187,7 +191,7 @@ def resolve_account(
     the account needs and lacks (one line each, joined by "; ")."""
     missing = missing_secrets(spec, credentials, environ)
     if missing:
-        raise MissingSecret("; ".join(m.line(spec.name, name) for m in missing))
+        raise MissingSecret("; ".join(m.line(spec.name, name) for m in missing), missing)
     resolved = {}
     for key, value in credentials.items():
         found, _ = _resolve_one(key, value, environ)

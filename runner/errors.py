@@ -10,6 +10,7 @@ class ExitCode(IntEnum):
     UNEXPECTED = 1  # anything unexpected; a failed job of run-job or run --fail-on-job-error
     BAD_INPUT = 2  # a bad spec or bad arguments; nothing was touched
     DATABASE = 3  # the database cannot be reached
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it); a running job handed back
 
 
 class SyncRunnerError(Exception):

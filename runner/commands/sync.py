@@ -121,7 +121,7 @@ def sync(
         except KeyboardInterrupt:
             # No queue here: the batches written so far stay, the next sync goes on from them.
             click.echo("interrupted: the batches written so far are kept", err=True)
-            raise SystemExit(130) from None
+            raise SystemExit(ExitCode.INTERRUPTED) from None
         finally:
             engine.dispose()
     if as_json:

@@ -247,15 +247,12 @@ def run_job(
         raise SystemExit(ExitCode.UNEXPECTED)
 
 
-INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
-
-
 def _exit_if_interrupted(stop: StopFlag, handed_back: bool) -> None:
     """Ctrl-C (SIGINT) ends the command with one line and exit 130; SIGTERM (Kubernetes
     stopping the pod) keeps exit 0: the job is back in the queue either way."""
     if stop.signal_name == "SIGINT":
         click.echo("interrupted, job handed back" if handed_back else "interrupted", err=True)
-        raise SystemExit(INTERRUPTED)
+        raise SystemExit(ExitCode.INTERRUPTED)
 
 
 def _queue_depths(engine: Engine, worker: Worker) -> list[QueueDepth]:
