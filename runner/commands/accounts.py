@@ -141,7 +141,7 @@ def accounts() -> None:
     """
 
 
-@accounts.command("add")
+@accounts.command("add", short_help="Add a supplier account or marketplace integration.")
 @click.option("--user", "user_id", required=True, help="The user (shop owner) id.")
 @click.option("--supplier", "supplier", default=None, metavar="SPEC", help="A supplier spec.")
 @click.option(
@@ -200,7 +200,7 @@ def add(
         click.echo(f"missing: {line}")
 
 
-@accounts.command("list")
+@accounts.command("list", short_help="List accounts (credentials never shown).")
 @click.option("--user", "user_id", default=None, help="Only this user's accounts.")
 @click.option(
     "--kind", type=click.Choice(["supplier", "marketplace"]), default=None, help="Only one kind."
@@ -246,7 +246,7 @@ def list_(
         click.echo("  ".join(f"{c!s:<{w}}" for c, w in zip(row, widths, strict=True)).rstrip())
 
 
-@accounts.command()
+@accounts.command(short_help="Show one account and what it lacks here.")
 @click.argument("account_id")
 @SPECS_OPTION
 @DATABASE_URL_OPTION
@@ -265,7 +265,7 @@ def show(account_id: str, specs_dir: Path | None, database_url: str | None, as_j
         _print_account(view)
 
 
-@accounts.command("set")
+@accounts.command("set", short_help="Change an account.")
 @click.argument("account_id")
 @click.option("--name", default=None, help="A new name.")
 @click.option("--status", type=click.Choice(["active", "disabled"]), default=None)
@@ -313,7 +313,7 @@ def set_(
         _print_account(view)
 
 
-@accounts.command()
+@accounts.command(short_help="Disable an account (nothing is deleted).")
 @click.argument("account_id")
 @SPECS_OPTION
 @DATABASE_URL_OPTION
@@ -331,7 +331,7 @@ def disable(account_id: str, specs_dir: Path | None, database_url: str | None, a
         click.echo(f"disabled {account.kind} account {account.id} ({account.label})")
 
 
-@accounts.command()
+@accounts.command(short_help="One cheap request: does the account work?")
 @click.argument("account_id")
 @click.option("--offline", is_flag=True, help="Ask the mock connector instead of the API.")
 @SPECS_OPTION
