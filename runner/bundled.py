@@ -21,12 +21,16 @@ def bundled_dir(name: str) -> Path:
     install would have put it, so that an error can name it."""
     if name not in BUNDLED:
         raise ValueError(f"no bundled folder {name!r} (one of {BUNDLED})")
-    beside = Path(__file__).resolve().parents[1] / name
-    candidates = [beside]
-    for prefix in (sys.prefix, getattr(site, "USER_BASE", None)):
-        if prefix:
-            candidates.append(Path(prefix) / "share" / "sync-runner" / name)
+    root = Path(__file__).resolve().parents[1]
+    # a checkout (or an editable install of one); in a wheel install `root` is site-packages,
+    # where a folder of another package could bear the same name
+    candidates = [root / name] if (root / "pyproject.toml").is_file() else []
+    installed = Path(sys.prefix) / "share" / "sync-runner" / name
+    candidates.append(installed)
+    user_base = getattr(site, "USER_BASE", None)
+    if user_base:
+        candidates.append(Path(user_base) / "share" / "sync-runner" / name)
     for candidate in candidates:
         if candidate.is_dir():
             return candidate
-    return candidates[1]
+    return installed
