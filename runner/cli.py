@@ -8,6 +8,7 @@ return an exit code (see `runner.errors.ExitCode`).
 
 from __future__ import annotations
 
+import difflib
 import importlib
 
 import click
@@ -20,6 +21,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("runner.commands.worker", "run", "Enqueue due schedules, drain the queue, exit."),
     "run-job": ("runner.commands.worker", "run_job", "Run one given job now."),
     "sync": ("runner.commands.sync", "sync", "Run one sync at once, without the queue."),
+    "accounts": (
+        "runner.commands.accounts",
+        "accounts",
+        "Add, list, show, change, disable or check accounts.",
+    ),
     "enqueue": ("runner.commands.queue", "enqueue", "Put a job in the queue."),
     "jobs": ("runner.commands.queue", "jobs", "List, show, retry or cancel jobs."),
     "stats": ("runner.commands.queue", "stats", "Running jobs and 7-day counts per status."),
@@ -41,6 +47,17 @@ class LazyGroup(click.Group):
         module_name, attr, _ = entry
         module = importlib.import_module(module_name)
         return getattr(module, attr)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """A mistyped command gets a suggestion: `No such command 'ruun'. Did you mean 'run'?`"""
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            close = difflib.get_close_matches(name, list(COMMANDS), n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            ctx.fail(f"No such command {name!r}.{hint}")
+        return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Use the short help kept above, so that --help imports no command module.

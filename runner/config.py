@@ -4,7 +4,8 @@ built-in default.
 Specs are always loaded (and checked) before anything touches the database, so a bad spec
 exits 2 without connecting.
 
-- specs folder: `--specs DIR`, `SYNC_RUNNER_SPECS`, default `./specs`;
+- specs folder: `--specs DIR`, `SYNC_RUNNER_SPECS`, `./specs` if present, else the specs
+  bundled with the package (`runner.bundled`);
 - database: `--database-url`, `DATABASE_URL`, `database.url` in runner.yaml, default
   `sqlite:///sync-runner.db`.
 """
@@ -29,7 +30,8 @@ class Settings:
 
 
 def load_specs(specs_dir: Path | str | None = None) -> SpecSet:
-    """Every spec of `specs_dir` (default `$SYNC_RUNNER_SPECS` or `./specs`), checked.
+    """Every spec of `specs_dir` (default: `$SYNC_RUNNER_SPECS`, `./specs`, the bundled ones),
+    checked.
 
     Raises `runner.errors.SpecError` (exit 2) listing every problem.
     """

@@ -67,6 +67,10 @@ class Page:
     records: list
     url: str  # redacted
     requests: int  # HTTP requests this page took, retries included
+    # What the API declares for the whole walk, when its pagination says where
+    # (`total_path`, `total_pages_header`): the progress display's totals and ETA.
+    total_records: int | None = None
+    total_pages: int | None = None
 
 
 @dataclass
@@ -79,6 +83,17 @@ class _Prepared:
     body: Any
     auth: Auth
     empty_when: Callable[[Mapping[str, Any]], bool] | None = None
+
+
+def _declared_int(read: Callable[[Any, str], Any], source: Any, where: str | None) -> int | None:
+    """An integer the API declares at `where` (a body path or a header), if it does."""
+    if not where:
+        return None
+    try:
+        value = int(str(read(source, where)).strip())
+    except (TypeError, ValueError):
+        return None
+    return value if value >= 0 else None
 
 
 def _param_text(value: Any) -> str:
@@ -314,10 +329,21 @@ class Connector:
                 return default_fingerprint(records)
             return "\x1f".join(map(str, ids)).encode()
 
+        declared = dict(op.paginate.params) if op.paginate else {}
         for response, records in walk(
             op.paginate, fetch, extract, origin=url, fingerprint=fingerprint, label=label
         ):
-            yield Page(records=records, url=response.url, requests=response.requests)
+            yield Page(
+                records=records,
+                url=response.url,
+                requests=response.requests,
+                total_records=_declared_int(get_path, response.data, declared.get("total_path")),
+                total_pages=_declared_int(
+                    lambda headers, name: headers.get(name),
+                    response.headers,
+                    declared.get("total_pages_header"),
+                ),
+            )
 
     @staticmethod
     def _batches(ids: Iterable[Any], size: int) -> Iterator[list[str]]:

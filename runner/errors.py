@@ -7,9 +7,10 @@ from enum import IntEnum
 
 class ExitCode(IntEnum):
     OK = 0  # the run went as designed, even if some jobs failed (they are in the queue)
-    UNEXPECTED = 1  # anything unexpected; also a failed job with --fail-on-job-error
+    UNEXPECTED = 1  # anything unexpected; a failed job of run-job or run --fail-on-job-error
     BAD_INPUT = 2  # a bad spec or bad arguments; nothing was touched
     DATABASE = 3  # the database cannot be reached
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it); a running job handed back
 
 
 class SyncRunnerError(Exception):

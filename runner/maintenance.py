@@ -179,6 +179,19 @@ def rule_condition(rule: ScoreRuleSpec, now: datetime) -> ColumnElement[bool]:
         if rule.max is not None:
             parts.append(p.last_synced_at > now - timedelta(days=rule.max))
         parts = parts or [p.last_synced_at.is_not(None)]
+    elif rule.metric == "days_since_seen":
+        # Last seen = the later of last_seen_at and last_synced_at (NULL when both are).
+        # days >= min: neither is after now - min (and one is set); days < max: either is.
+        seen = (p.last_seen_at, p.last_synced_at)
+        parts = []
+        if rule.min is not None:
+            cut = now - timedelta(days=rule.min)
+            parts += [or_(c.is_(None), c <= cut) for c in seen]
+            parts.append(or_(*(c.is_not(None) for c in seen)))
+        if rule.max is not None:
+            cut = now - timedelta(days=rule.max)
+            parts.append(or_(*(c > cut for c in seen)))
+        parts = parts or [or_(*(c.is_not(None) for c in seen))]
     else:  # the schema allows no other metric
         raise ValueError(f"unknown scoring metric {rule.metric!r}")
     return and_(*parts)

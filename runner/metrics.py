@@ -5,11 +5,19 @@ A CronJob pod lives for minutes, so Prometheus cannot scrape it; instead `sync-r
 
 - `syncrunner_last_run_timestamp_seconds`   when the run ended (pushed by every run)
 - `syncrunner_last_success_timestamp_seconds` when the last successful run ended (pushed only
-  by successful runs; alert on `time() - syncrunner_last_success_timestamp_seconds > 3 * interval`)
-- `syncrunner_last_run_success`             1 or 0
+  by successful runs; alert on `time() - syncrunner_last_success_timestamp_seconds > 2 * interval`)
+- `syncrunner_last_run_success`             1, or 0 when a job attempt failed
 - `syncrunner_last_run_duration_seconds`
-- `syncrunner_last_run_jobs{outcome=completed|failed|retried|released}`
-- `syncrunner_last_run_records{outcome=inserted|updated|unchanged|rejected}`
+- `syncrunner_last_run_jobs{outcome, sync_type, supplier}`
+- `syncrunner_last_run_records{outcome, sync_type, supplier}`
+- `syncrunner_queue_jobs{state=due|running|waiting, sync_type, supplier}`,
+  `syncrunner_queue_oldest_due_age_seconds{sync_type, supplier}` and
+  `syncrunner_queue_oldest_waiting_age_seconds{sync_type, supplier}` (a job scheduled later:
+  a retry, a rate-limit or budget deferral), as the run left the queue
+
+`supplier` is the connector spec's name (`bigbuy`, `shopify`), never a user or account id, so
+the number of series stays that of the specs. A job over all of a user's accounts counts its
+records per account's spec and itself under `supplier=""` if it covered several.
 
 The push uses its own `CollectorRegistry` and `pushadd` semantics (HTTP POST), which replaces
 only the metric names being pushed: a failed run leaves the last success timestamp alone. The
@@ -23,11 +31,14 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from runner.redact import redact
+
+if TYPE_CHECKING:
+    from runner.queue_depth import QueueDepth
 
 log = logging.getLogger("sync_runner.metrics")
 
@@ -48,39 +59,85 @@ QUEUE_OUTCOMES = {
 }
 
 
+Labels = tuple[str, str]  # (sync_type, supplier spec name)
+
+
 @dataclass
 class RunSummary:
-    """What one run did, filled by the worker as jobs end."""
+    """What one run did, filled by the worker as jobs end.
+
+    `jobs` and `records` are the run's totals by outcome; `labelled_jobs` and
+    `labelled_records` the same per (sync type, supplier spec), which is what is pushed.
+    `supplier_names` turns a job's account id into its spec name when the job has no
+    result to read it from (see `account_spec_names`).
+    """
 
     started_at: float = field(default_factory=time.time)  # epoch seconds
     finished_at: float | None = None
-    success: bool = True  # the run itself went as designed (exit code 0)
+    success: bool = True  # no job attempt failed
     jobs: dict[str, int] = field(default_factory=lambda: dict.fromkeys(JOB_OUTCOMES, 0))
     records: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RECORD_OUTCOMES, 0))
+    labelled_jobs: dict[Labels, dict[str, int]] = field(default_factory=dict)
+    labelled_records: dict[Labels, dict[str, int]] = field(default_factory=dict)
+    queue: list[QueueDepth] = field(default_factory=list)  # per (sync type, supplier)
+    supplier_names: Callable[[str | None], str] = field(default=lambda _id: "", repr=False)
 
-    def count_job(self, outcome: str, counts: Mapping[str, Any] | None = None) -> None:
+    def count_job(
+        self,
+        outcome: str,
+        counts: Mapping[str, Any] | None = None,
+        *,
+        sync_type: str = "",
+        supplier: str = "",
+    ) -> None:
         """Count one job that ended with `outcome`, and add its record counts."""
         if outcome not in JOB_OUTCOMES:
             raise ValueError(f"unknown job outcome {outcome!r} (one of {JOB_OUTCOMES})")
         self.jobs[outcome] += 1
+        per_label = self.labelled_jobs.setdefault(
+            (sync_type, supplier), dict.fromkeys(JOB_OUTCOMES, 0)
+        )
+        per_label[outcome] += 1
         if counts:
-            self.add_records(counts)
+            self.add_records(counts, sync_type=sync_type, supplier=supplier)
 
     def count_outcome(self, outcome: Any) -> None:
         """A `Worker(on_job_end=[...])` hook: count the worker's `JobOutcome`, with the record
-        counts of its `result_data["totals"]`."""
+        counts of each account of its `result_data`, under that account's spec name."""
         result = outcome.result_data if isinstance(outcome.result_data, Mapping) else {}
-        totals = result.get("totals")
+        accounts = result.get("accounts")
+        accounts = [a for a in accounts.values() if isinstance(a, Mapping)] if accounts else []
+        specs = {str(a.get("connector") or "") for a in accounts}
+        if len(specs) == 1:
+            supplier = specs.pop()
+        elif not specs:
+            supplier = self.supplier_names(outcome.supplier_id)
+        else:
+            supplier = ""
         self.count_job(
-            QUEUE_OUTCOMES[outcome.outcome], totals if isinstance(totals, Mapping) else None
+            QUEUE_OUTCOMES[outcome.outcome], sync_type=outcome.sync_type, supplier=supplier
         )
+        for account in accounts:
+            totals = account.get("totals")
+            if isinstance(totals, Mapping):
+                self.add_records(
+                    totals,
+                    sync_type=outcome.sync_type,
+                    supplier=str(account.get("connector") or ""),
+                )
 
-    def add_records(self, counts: Mapping[str, Any]) -> None:
+    def add_records(
+        self, counts: Mapping[str, Any], *, sync_type: str = "", supplier: str = ""
+    ) -> None:
         """Add the known record outcomes of a counts mapping; other keys are ignored."""
+        per_label = self.labelled_records.setdefault(
+            (sync_type, supplier), dict.fromkeys(RECORD_OUTCOMES, 0)
+        )
         for outcome in RECORD_OUTCOMES:
             value = counts.get(outcome)
             if isinstance(value, int) and not isinstance(value, bool):
                 self.records[outcome] += value
+                per_label[outcome] += value
 
     def finish(self, *, success: bool, at: float | None = None) -> None:
         self.success = success
@@ -92,13 +149,42 @@ class RunSummary:
         return max(0.0, end - self.started_at)
 
 
+def account_spec_names(engine: Any) -> Callable[[str | None], str]:
+    """A lookup from an account id (supplier or integration) to its spec name, cached; one
+    small query per id not seen before. For the jobs that ended without a result."""
+    from sqlalchemy import select, union_all
+
+    from runner.db.engine import read_only
+    from runner.db.tables import marketplace_integrations as mi
+    from runner.db.tables import suppliers as s
+
+    known: dict[str, str] = {}
+
+    def name(account_id: str | None) -> str:
+        if not account_id:
+            return ""
+        if account_id not in known:
+            stmt = union_all(
+                select(s.c.supplier_type).where(s.c.id == account_id),
+                select(mi.c.platform).where(mi.c.id == account_id),
+            )
+            with engine.connect() as conn:
+                known[account_id] = read_only(conn).execute(stmt).scalar() or ""
+        return known[account_id]
+
+    return name
+
+
 def build_registry(summary: RunSummary):
     """A fresh registry holding the run's gauges (imported lazily: only runs that push pay
     for prometheus_client)."""
     from prometheus_client import CollectorRegistry, Gauge
 
+    from runner.queue_depth import QueueDepth
+
     registry = CollectorRegistry()
     ended = summary.finished_at if summary.finished_at is not None else time.time()
+    by = ("sync_type", "supplier")
 
     def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
         return Gauge(name, doc, labels, registry=registry)
@@ -108,20 +194,50 @@ def build_registry(summary: RunSummary):
         gauge(
             "syncrunner_last_success_timestamp_seconds", "When the last successful run ended."
         ).set(ended)
-    gauge("syncrunner_last_run_success", "1 if the last run went as designed, else 0.").set(
+    gauge("syncrunner_last_run_success", "1 if no job attempt of the last run failed, else 0.").set(
         1 if summary.success else 0
     )
     gauge("syncrunner_last_run_duration_seconds", "How long the last run took.").set(
         summary.duration_seconds
     )
-    jobs = gauge("syncrunner_last_run_jobs", "Jobs the last run ended, by outcome.", ("outcome",))
-    for outcome in JOB_OUTCOMES:
-        jobs.labels(outcome=outcome).set(summary.jobs.get(outcome, 0))
-    records = gauge(
-        "syncrunner_last_run_records", "Records the last run handled, by outcome.", ("outcome",)
+    jobs = gauge(
+        "syncrunner_last_run_jobs", "Jobs the last run ended, by outcome.", ("outcome", *by)
     )
-    for outcome in RECORD_OUTCOMES:
-        records.labels(outcome=outcome).set(summary.records.get(outcome, 0))
+    # A family without samples may leave the previous push's series in place: a run that
+    # ended no job pushes zeros under empty labels.
+    empty_jobs = {("", ""): dict.fromkeys(JOB_OUTCOMES, 0)}
+    for (sync_type, supplier), counts in sorted((summary.labelled_jobs or empty_jobs).items()):
+        for outcome in JOB_OUTCOMES:
+            jobs.labels(outcome, sync_type, supplier).set(counts[outcome])
+    records = gauge(
+        "syncrunner_last_run_records",
+        "Records the last run handled, by outcome.",
+        ("outcome", *by),
+    )
+    empty_records = {("", ""): dict.fromkeys(RECORD_OUTCOMES, 0)}
+    for (sync_type, supplier), counts in sorted(
+        (summary.labelled_records or empty_records).items()
+    ):
+        for outcome in RECORD_OUTCOMES:
+            records.labels(outcome, sync_type, supplier).set(counts[outcome])
+    depth = gauge("syncrunner_queue_jobs", "Live jobs as the run left the queue.", ("state", *by))
+    age = gauge(
+        "syncrunner_queue_oldest_due_age_seconds",
+        "How long the oldest due job has waited, as the run left the queue.",
+        by,
+    )
+    waited = gauge(
+        "syncrunner_queue_oldest_waiting_age_seconds",
+        "Age of the oldest pending job scheduled later (a retry, a rate-limit or budget "
+        "deferral), as the run left the queue.",
+        by,
+    )
+    for row in summary.queue or [QueueDepth("", "", 0, 0, 0.0)]:
+        depth.labels("due", row.sync_type, row.supplier).set(row.due)
+        depth.labels("running", row.sync_type, row.supplier).set(row.running)
+        depth.labels("waiting", row.sync_type, row.supplier).set(row.waiting)
+        age.labels(row.sync_type, row.supplier).set(row.oldest_due_age_seconds)
+        waited.labels(row.sync_type, row.supplier).set(row.oldest_waiting_age_seconds)
     return registry
 
 

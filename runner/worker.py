@@ -72,6 +72,7 @@ class StopFlag:
         self._event = threading.Event()
         self._force = threading.Event()
         self.reason: str | None = None
+        self.signal_name: str | None = None  # SIGTERM or SIGINT, when a signal asked
         self.requested_at: float | None = None  # time.monotonic()
 
     def request(self, reason: str) -> None:
@@ -102,6 +103,7 @@ def install_signal_handlers(stop: StopFlag) -> Callable[[], None]:
             name,
             extra={"event": "worker.stopping"},
         )
+        stop.signal_name = stop.signal_name or name
         stop.request(f"worker stopping ({name})")
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}

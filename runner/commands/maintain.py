@@ -41,7 +41,7 @@ def maintain(
     \b
     Examples:
       sync-runner maintain
-      sync-runner maintain --specs /etc/syncrunner/specs --database-url postgresql://...
+      sync-runner maintain --specs /etc/sync-runner/specs --database-url postgresql://...
       sync-runner maintain --json --log-format json
     """
     from runner.clock import SystemClock

@@ -19,7 +19,8 @@ SPECS_OPTION = click.option(
     "specs_dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Specs directory (default: $SYNC_RUNNER_SPECS or ./specs).",
+    help="Specs directory (default: $SYNC_RUNNER_SPECS, else ./specs if present, else the "
+    "specs bundled with the package).",
 )
 MAPPINGS_OPTION = click.option(
     "--mappings",
@@ -66,15 +67,39 @@ def validation_report(
     default="text",
     show_default=True,
     help="text: one `file:line:col: path: message` line per error, then a summary. "
-    "json: {ok, summary, errors: [{file, line, column, path, message}]}.",
+    "json: {ok, summary, errors: [{file, line, column, path, message}]} (and `accounts`).",
 )
-def validate(specs_dir: Path | None, mappings_dir: Path | None, output_format: str) -> None:
+@click.option(
+    "--accounts",
+    "check_accounts",
+    is_flag=True,
+    help="Also connect to the database and name every credential or env variable an active "
+    "account needs and lacks here (exit 2 if any).",
+)
+@click.option(
+    "--database-url",
+    metavar="URL",
+    default=None,
+    help="With --accounts: the database [default: $DATABASE_URL, else database.url in "
+    "runner.yaml].",
+)
+def validate(
+    specs_dir: Path | None,
+    mappings_dir: Path | None,
+    output_format: str,
+    check_accounts: bool,
+    database_url: str | None,
+) -> None:
     """Check every spec: schemas, cross-references and templates. Nothing runs.
 
     Reads specs/runner.yaml, specs/sync_types.yaml, specs/suppliers/*.yaml,
     specs/marketplaces/*.yaml and the mappings, reports every problem at once with its
     file, line, column and JSON path, and exits 0 when all is valid, 2 otherwise.
     Secrets are never read: templates such as {{ credentials.api_key }} stay unrendered.
+
+    With --accounts (and a database), also lists, for every active live account, each
+    credential or env variable its spec needs and it lacks here, e.g.
+    `bigbuy account 'EU shop' needs env BIGBUY_API_KEY: not set` (values are never shown).
 
     \b
     Example (the CI dry run):
@@ -84,8 +109,14 @@ def validate(specs_dir: Path | None, mappings_dir: Path | None, output_format: s
       1 error in 1 file
     """
     ok, issues, summary = validation_report(specs_dir, mappings_dir)
+    report: dict = {"ok": ok, "summary": summary, "errors": issues}
+    lacking: list[str] = []
+    if ok and check_accounts:
+        lacking = _accounts_lacking(specs_dir, mappings_dir, database_url)
+        ok = not lacking
+        report.update(ok=ok, accounts={"missing": lacking})
     if output_format == "json":
-        click.echo(json.dumps({"ok": ok, "summary": summary, "errors": issues}, indent=2))
+        click.echo(json.dumps(report, indent=2))
     else:
         for issue in issues:
             click.echo(
@@ -93,7 +124,34 @@ def validate(specs_dir: Path | None, mappings_dir: Path | None, output_format: s
                 f"{issue['message']}"
             )
         click.echo(summary)
+        for line in lacking:
+            click.echo(line)
+        if check_accounts and report.get("accounts") is not None:
+            click.echo(
+                f"{_plural(len(lacking), 'missing secret')} in active accounts"
+                if lacking
+                else "accounts: every active account has what it needs"
+            )
     raise SystemExit(ExitCode.OK if ok else ExitCode.BAD_INPUT)
+
+
+def _accounts_lacking(
+    specs_dir: Path | None, mappings_dir: Path | None, database_url: str | None
+) -> list[str]:
+    """What every active account needs and lacks (imports the database driver only here)."""
+    from runner.accounts import active_accounts_missing
+    from runner.commands.common import cli_errors, open_database
+    from runner.config import Settings, resolve_database_url
+    from runner.spec.load import load_specs
+
+    with cli_errors():
+        specs = load_specs(specs_dir, mappings_dir)
+        url, origin = resolve_database_url(database_url, specs)
+        engine = open_database(Settings(specs, url, origin))
+        try:
+            return active_accounts_missing(engine, specs)
+        finally:
+            engine.dispose()
 
 
 KINDS = ("supplier", "marketplace", "sync-type", "mapping")

@@ -118,6 +118,10 @@ def sync(
             )
         except JobFailed as exc:
             result, failed = exc.result_data, exc
+        except KeyboardInterrupt:
+            # No queue here: the batches written so far stay, the next sync goes on from them.
+            click.echo("interrupted: the batches written so far are kept", err=True)
+            raise SystemExit(ExitCode.INTERRUPTED) from None
         finally:
             engine.dispose()
     if as_json:

@@ -22,8 +22,11 @@ from runner.logs import log_options
 from runner.metrics import pushgateway_option
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from runner.queue import Queue
-    from runner.worker import JobOutcome
+    from runner.queue_depth import QueueDepth
+    from runner.worker import JobOutcome, StopFlag, Worker
 
 OFFLINE_OPTION = click.option(
     "--offline", is_flag=True, help="Use each mapping's mock records instead of the network."
@@ -32,6 +35,11 @@ FAIL_ON_JOB_ERROR_OPTION = click.option(
     "--fail-on-job-error",
     is_flag=True,
     help="Exit 1 if any job attempt ended in an error (failed, or scheduled for a retry).",
+)
+RUN_JOB_FAIL_OPTION = click.option(
+    "--fail-on-job-error",
+    is_flag=True,
+    help="No effect, kept for old scripts: run-job always exits 1 when its job failed.",
 )
 GRACE_OPTION = click.option(
     "--grace-seconds",
@@ -96,7 +104,8 @@ def run(
 
     Exit codes: 0 the run went as designed (failed jobs are recorded in the queue), 1 with
     --fail-on-job-error when a job attempt failed, 2 bad specs or options, 3 database
-    unreachable.
+    unreachable. With --pushgateway, `syncrunner_last_run_success` is 0 whenever a job
+    attempt failed, whatever the exit code.
 
     \b
     Examples:
@@ -104,7 +113,8 @@ def run(
       sync-runner run --max-runtime 780 --max-jobs 50  # bounded, for a 15-minute schedule
       sync-runner run --offline --no-maintenance       # mock records, no network
     """
-    from runner.metrics import RunSummary, push_run_metrics
+    from runner.accounts import warn_missing_secrets
+    from runner.metrics import RunSummary, account_spec_names, push_run_metrics
     from runner.notify import job_end_notifier
     from runner.worker import StopFlag, Worker, WorkerOptions, install_signal_handlers
 
@@ -112,6 +122,9 @@ def run(
     with cli_errors():
         settings = open_settings(specs_dir, database_url, log_format, log_level)
         engine = open_database(settings)
+        summary.supplier_names = account_spec_names(engine)
+        if not offline:  # offline, every account runs on the mock and needs no secret
+            warn_missing_secrets(engine, settings.specs)
         options = WorkerOptions(
             offline=offline,
             max_jobs=max_jobs,
@@ -129,11 +142,13 @@ def run(
         restore_signals = install_signal_handlers(stop)
         try:
             report = worker.run()
+            if pushgateway:
+                summary.queue = _queue_depths(engine, worker)
         finally:
             restore_signals()
             engine.dispose()
     failed_run = fail_on_job_error and report.job_errors > 0
-    summary.finish(success=not failed_run)
+    summary.finish(success=report.job_errors == 0)
     push_run_metrics(pushgateway, summary)
     if as_json:
         click.echo(
@@ -156,6 +171,7 @@ def run(
             f"run finished ({report.stopped_by}): {counts}; "
             f"{len(report.enqueued)} scheduled job(s) enqueued"
         )
+    _exit_if_interrupted(stop, any(o.outcome == "released" for o in report.outcomes))
     if failed_run:
         raise SystemExit(ExitCode.UNEXPECTED)
 
@@ -166,7 +182,7 @@ def run(
 @DATABASE_URL_OPTION
 @OFFLINE_OPTION
 @click.option("--dry-run", is_flag=True, help="Fetch and map, write nothing, hand the job back.")
-@FAIL_ON_JOB_ERROR_OPTION
+@RUN_JOB_FAIL_OPTION
 @GRACE_OPTION
 @JSON_OPTION
 @log_options
@@ -189,6 +205,11 @@ def run_job(
     writes nothing and goes back to the queue unchanged; the result shows what would change.
     No schedules, no maintenance.
 
+    Exit codes: 0 the job completed (or was deferred or handed back), 1 the attempt failed
+    (the job failed, or is scheduled for a retry), 2 unknown or unclaimable job, bad specs or
+    options, 3 database unreachable. So `kubectl wait --for=condition=complete` on a
+    k8s/run-job Job fails when the sync failed.
+
     \b
     Examples:
       sync-runner run-job 7c1f2a9e-0d4b-4a57-9a3e-1f0c2b9d8e77
@@ -197,6 +218,7 @@ def run_job(
     from runner.notify import job_end_notifier
     from runner.worker import StopFlag, Worker, WorkerOptions, install_signal_handlers
 
+    del fail_on_job_error  # no effect: a failed job always exits 1
     with cli_errors():
         settings = open_settings(specs_dir, database_url, log_format, log_level)
         engine = open_database(settings)
@@ -221,8 +243,24 @@ def run_job(
         click.echo(_outcome_line(done))
         if done.result_data is not None:
             click.echo(to_json(done.result_data))
-    if fail_on_job_error and done.is_error:
+    _exit_if_interrupted(stop, done.outcome == "released")
+    if done.is_error:
         raise SystemExit(ExitCode.UNEXPECTED)
+
+
+def _exit_if_interrupted(stop: StopFlag, handed_back: bool) -> None:
+    """Ctrl-C (SIGINT) ends the command with one line and exit 130; SIGTERM (Kubernetes
+    stopping the pod) keeps exit 0: the job is back in the queue either way."""
+    if stop.signal_name == "SIGINT":
+        click.echo("interrupted, job handed back" if handed_back else "interrupted", err=True)
+        raise SystemExit(ExitCode.INTERRUPTED)
+
+
+def _queue_depths(engine: Engine, worker: Worker) -> list[QueueDepth]:
+    """The queue gauges, as the run leaves the queue (only when metrics are pushed)."""
+    from runner.queue_depth import queue_depths
+
+    return queue_depths(engine, worker.clock.now())
 
 
 def _why_not_claimable(queue: Queue, job_id: str) -> str:

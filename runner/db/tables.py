@@ -184,6 +184,8 @@ imported_products = Table(
     Column("content_hash", String(32)),
     Column("source_hash", String(32)),
     Column("last_synced_at", UTCDateTime),
+    # When a complete listing last saw the row, changed or not (runner.db.write.mark_rows_seen)
+    Column("last_seen_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     # The unique index serves every per-supplier read too (runner.sync.select walks it in key
@@ -207,6 +209,7 @@ orders = Table(
     Column("content_hash", String(32)),
     Column("source_hash", String(32)),
     Column("last_synced_at", UTCDateTime),
+    Column("last_seen_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("user_id", "integration_id", "platform_order_id"),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from runner.spec.model import (
     AuthSpec,
     BackoffSpec,
+    CheckSpec,
     ClassifyRule,
     ConnectorSpec,
     FieldSpec,
@@ -209,6 +210,7 @@ def build_connector(
         retry=RetrySpec(**(data.get("retry") or {})),
         timeouts=TimeoutSpec(**(data.get("timeouts") or {})),
         response=build_response(data.get("response") or {}),
+        check=CheckSpec(**data["check"]) if data.get("check") else None,
         source_file=file,
     )
 

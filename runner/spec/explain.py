@@ -89,6 +89,8 @@ def explain_connector(spec: ConnectorSpec) -> dict[str, Any]:
     result["timeouts"] = asdict(spec.timeouts)
     result["response"] = _response(spec.response)
     result["operations"] = {name: _operation(op) for name, op in spec.operations.items()}
+    if spec.check is not None:
+        result["check"] = asdict(spec.check)
     result["syncs"] = {name: [_step(s) for s in steps] for name, steps in spec.syncs.items()}
     return result
 

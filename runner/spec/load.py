@@ -240,8 +240,27 @@ def display_path(path: Path) -> str:
 
 
 def default_specs_dir() -> Path:
-    """`$SYNC_RUNNER_SPECS`, else `./specs`."""
-    return Path(os.environ.get("SYNC_RUNNER_SPECS") or "specs")
+    """`$SYNC_RUNNER_SPECS`, else `./specs` if it exists, else the specs bundled with the
+    package (`runner.bundled`). `--specs DIR` comes before all three (the commands pass it)."""
+    env = os.environ.get("SYNC_RUNNER_SPECS")
+    if env:
+        return Path(env)
+    local = Path("specs")
+    if local.is_dir():
+        return local
+    from runner.bundled import bundled_dir
+
+    return bundled_dir("specs")
+
+
+def specs_not_found() -> str:
+    """The missing-folder message, naming the four places a specs folder comes from."""
+    from runner.bundled import bundled_dir
+
+    return (
+        "specs directory not found; the specs folder is --specs DIR, else $SYNC_RUNNER_SPECS, "
+        f"else ./specs if present, else the bundled specs ({bundled_dir('specs')})"
+    )
 
 
 def default_mappings_dir(specs_dir: Path) -> Path:
@@ -280,7 +299,7 @@ def read_documents(specs_dir: Path, mappings_dir: Path) -> tuple[Documents, list
     issues: list[SpecIssue] = []
     if not specs_dir.is_dir():
         where = display_path(specs_dir)
-        return docs, [SpecIssue(where, 1, 1, "$", "specs directory not found")]
+        return docs, [SpecIssue(where, 1, 1, "$", specs_not_found())]
 
     def read(path: Path, kind: DocumentKind) -> Document:
         document, found = read_document(path, kind)

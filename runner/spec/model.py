@@ -161,6 +161,15 @@ class StepSpec:
 
 
 @dataclass(frozen=True)
+class CheckSpec:
+    """The one cheap request that tests an account (`sync-runner accounts check`): one
+    operation sent once (no pagination, no ids), with `params` added to its own."""
+
+    operation: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ConnectorSpec:
     """A supplier or a marketplace, declared in YAML."""
 
@@ -175,6 +184,7 @@ class ConnectorSpec:
     retry: RetrySpec = field(default_factory=RetrySpec)
     timeouts: TimeoutSpec = field(default_factory=TimeoutSpec)
     response: ResponseSpec = field(default_factory=ResponseSpec)
+    check: CheckSpec | None = None
     source_file: str = ""
 
 
@@ -293,11 +303,13 @@ class ScoreRuleSpec:
     """Add `points` to a product's score when `metric` lies in [min, max).
 
     Metrics: stock (stock_quantity), margin_pct ((price - cost_price) / price * 100), price,
-    days_since_sync (age of last_synced_at in days).
+    days_since_seen (days since a listing last saw the product or a sync wrote or checked
+    it: the later of last_seen_at and last_synced_at), days_since_sync (age of
+    last_synced_at, which an unchanged product keeps).
     """
 
     name: str
-    metric: Literal["stock", "margin_pct", "price", "days_since_sync"]
+    metric: Literal["stock", "margin_pct", "price", "days_since_seen", "days_since_sync"]
     points: float
     min: float | None = None
     max: float | None = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import json
 import re
-import sys
 from collections.abc import Iterable, Iterator
 from functools import cache, lru_cache
 from pathlib import Path
@@ -64,10 +63,9 @@ SCHEMA_FILES = {
 def schemas_dir() -> Path:
     """`schemas/` next to the `runner` package (a checkout or an editable install), else
     `<prefix>/share/sync-runner/schemas` where a wheel install puts them."""
-    beside = Path(__file__).resolve().parents[2] / "schemas"
-    if beside.is_dir():
-        return beside
-    return Path(sys.prefix) / "share" / "sync-runner" / "schemas"
+    from runner.bundled import bundled_dir
+
+    return bundled_dir("schemas")
 
 
 @cache
@@ -625,6 +623,20 @@ class _Checker:
                 self.templates_in(doc, path, op, CONNECTOR_VARIABLES)
             if isinstance(op, dict):
                 self.check_operation(doc, path, op)
+        check = data.get("check")
+        if isinstance(check, dict) and self.clean(doc, ("check",)):
+            self.templates_in(
+                doc, ("check", "params"), check.get("params") or {}, CONNECTOR_VARIABLES
+            )
+            name = check["operation"]
+            if self.reference(doc, ("check", "operation"), name, operations, "operation"):
+                target = operations[name]
+                if isinstance(target, dict) and "{id}" in str(target.get("path", "")):
+                    self.add(
+                        doc,
+                        ("check", "operation"),
+                        f"check sends '{name}' without an id, but its path needs one",
+                    )
         syncs = data.get("syncs")
         if isinstance(syncs, dict):
             kind = doc.kind

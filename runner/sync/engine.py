@@ -50,9 +50,11 @@ from runner.db.write import (
     WriteCounts,
     analyze,
     differing,
+    differing_or_unseen,
     insert_activity,
     insert_rejects,
     mark_rows_checked,
+    mark_rows_seen,
     update_batch,
     upsert_batch,
 )
@@ -60,14 +62,16 @@ from runner.errors import (
     JobFailed,
     JobInterrupted,
     PermanentError,
+    RetryLater,
     SyncRunnerError,
     TransientError,
 )
 from runner.mapping import SOURCE_HASH_COLUMN, CompiledMapping, Reject, compile_mapping
 from runner.progress import Progress
+from runner.progress import Status as ProgressStatus
 from runner.redact import redact
 from runner.spec.model import ConnectorSpec, SpecSet, StepSpec, SyncTypeSpec
-from runner.sync.accounts import AccountRow, load_accounts
+from runner.sync.accounts import AccountRow, live_connector, load_accounts
 from runner.sync.delist import apply_on_missing
 from runner.sync.diff import DiffReport, DiffSink
 from runner.sync.select import known_keys
@@ -377,6 +381,7 @@ class _Sync:
             for index, step in enumerate(steps):
                 name = _step_name(step, result["steps"])
                 self.checkpoint()
+                self.progress.begin(f"{account.spec_name}/{name}", index + 1, len(steps))
                 try:
                     step_result = self._step(
                         account, spec, connector, step, name, index, pending_inserts
@@ -430,30 +435,19 @@ class _Sync:
 
             seed = int(account.settings.get("mock_seed", 0) or 0)
             return MockConnector(spec, self.specs, seed=seed)
-        from runner.connector import Account, Connector
         from runner.db.sessions import DatabaseTokenStore
 
-        # Session tokens (auth session_token) live in the database; a dry run writes
-        # nothing, so it keeps its token in memory.
-        tokens = None
-        if not self.request.dry_run:
-            tokens = DatabaseTokenStore(
-                self.engine, self.request.user_id, account.id, account.credentials, self.clock
+        def tokens(credentials: Mapping[str, Any]) -> DatabaseTokenStore | None:
+            # Session tokens (auth session_token) live in the database; a dry run writes
+            # nothing, so it keeps its token in memory.
+            if self.request.dry_run:
+                return None
+            return DatabaseTokenStore(
+                self.engine, self.request.user_id, account.id, credentials, self.clock
             )
-        integration = None
-        if account.kind == "marketplace":
-            integration = {"id": account.id, "name": account.name, "shop_url": account.shop_url}
-        return Connector(
-            spec,
-            Account(
-                id=account.id,
-                credentials=account.credentials,
-                settings=account.settings,
-                integration=integration,
-            ),
-            env=self.env,
-            token_store=tokens,
-        )
+
+        # A secret the account needs and lacks fails this account with one line.
+        return live_connector(spec, account, self.env, token_store=tokens)
 
     # -- one step -----------------------------------------------------------------------------
 
@@ -519,7 +513,12 @@ class _Sync:
         source_filter = None
         if upsert and not lookup:
             source_filter = _SourceFilter(
-                self.engine, self.target, mapping, self.request.user_id, account.id
+                self.engine,
+                self.target,
+                mapping,
+                self.request.user_id,
+                account.id,
+                seen_at=None if self.request.dry_run else self.clock,
             )
             if isinstance(sink, _DatabaseSink):  # a dry run compares, it writes no hash
                 sink.columns = (*columns, SOURCE_HASH_COLUMN)
@@ -556,6 +555,9 @@ class _Sync:
             # source filter it only hashes the records: the step maps those that changed.
             for page in self._pages(account, spec, connector, op.name, step):
                 records = page.records
+                self.progress.expect(
+                    label, getattr(page, "total_records", None), getattr(page, "total_pages", None)
+                )
                 if source_filter is not None:
                     keys, digests = mapping.source_hashes(records)
                     if seen is not None:
@@ -587,6 +589,10 @@ class _Sync:
                 "seconds": round(time.perf_counter() - started, 3),
             }
 
+        ratio = step.max_reject_ratio
+        if ratio is None:
+            ratio = sync_type.max_reject_ratio
+        status: ProgressStatus = "failed"
         try:
             with _Prefetch(mapped_pages()) as stream, writer:
                 for size, mapped, bad, hashed in stream:
@@ -605,16 +611,17 @@ class _Sync:
                     add(*source_filter.take(writer.counts))
                 flush()
                 writer.finish()
-        except JobInterrupted:
+            status = "failed" if fetched and rejected / fetched > ratio else "ok"
+        except (JobInterrupted, KeyboardInterrupt):
+            status = "interrupted"
             raise
         except Exception as exc:  # keep what the step did before it failed
+            if isinstance(exc, RetryLater):
+                status = "waiting"
             raise _StepResultError(summary("failed"), exc) from exc
         finally:
-            self.progress.finish(label, fetched, pages)
+            self.progress.finish(label, fetched, pages, status=status)
 
-        ratio = step.max_reject_ratio
-        if ratio is None:
-            ratio = sync_type.max_reject_ratio
         if fetched and rejected / fetched > ratio:
             raise _StepResultError(
                 summary("failed"),
@@ -777,12 +784,21 @@ class _SourceFilter:
     or that have no row, and only those records are mapped, so an unchanged catalogue is
     neither mapped nor written. Records without a key or hash are always mapped. While
     the batches meet no existing row (a first sync), the statement is skipped.
+    With `seen_at` (a clock; None in a dry run) the batch's existing rows are then marked
+    as seen (`write.mark_rows_seen`, one statement), changed or not: the listing saw them.
     """
 
     def __init__(
-        self, engine: Engine, target: Target, mapping: CompiledMapping, user_id: str, scope_id: str
+        self,
+        engine: Engine,
+        target: Target,
+        mapping: CompiledMapping,
+        user_id: str,
+        scope_id: str,
+        seen_at: Clock | None = None,
     ) -> None:
         self.engine = engine
+        self.seen_at = seen_at
         self.target = target
         self.mapping = mapping
         self.user_id = user_id
@@ -811,18 +827,10 @@ class _SourceFilter:
         if probe:
             known = [k is not None and d is not None for k, d in zip(keys, digests, strict=True)]
             wanted = [i for i, ok in enumerate(known) if ok]
-            with self.engine.connect() as conn:
-                found = differing(
-                    read_only(conn),
-                    self.target,
-                    [keys[i] for i in wanted],
-                    [digests[i] for i in wanted],
-                    column=SOURCE_HASH_COLUMN,
-                    user_id=self.user_id,
-                    scope_id=self.scope_id,
-                )
+            found, unseen = self._probe([keys[i] for i in wanted], [digests[i] for i in wanted])
             if wanted:
                 self._only_new = len(found) == len(wanted) and all(new for _, new in found)
+            self._mark_seen([keys[wanted[i]] for i in unseen])
             changed = {wanted[i] for i, _ in found}
             positions = [i for i, ok in enumerate(known) if not ok or i in changed]
         else:
@@ -839,6 +847,30 @@ class _SourceFilter:
                 rows.append(result)  # type: ignore[arg-type]
         self.skipped += len(records) - len(positions)
         return rows, rejects
+
+    def _probe(
+        self, keys: list[Any], digests: list[Any]
+    ) -> tuple[list[tuple[int, bool]], list[int]]:
+        """The changed records and, unless a dry run, the rows to mark seen: one statement."""
+        scope = {"column": SOURCE_HASH_COLUMN, "user_id": self.user_id, "scope_id": self.scope_id}
+        with self.engine.connect() as conn:
+            if self.seen_at is None:
+                return differing(read_only(conn), self.target, keys, digests, **scope), []
+            return differing_or_unseen(
+                read_only(conn), self.target, keys, digests, now=self.seen_at.now(), **scope
+            )
+
+    def _mark_seen(self, keys: list[Any]) -> None:
+        if keys and self.seen_at is not None:
+            with self.engine.begin() as conn:
+                mark_rows_seen(
+                    conn,
+                    self.target,
+                    keys,
+                    user_id=self.user_id,
+                    scope_id=self.scope_id,
+                    now=self.seen_at.now(),
+                )
 
 
 class _StepResultError(Exception):

@@ -254,3 +254,16 @@ def test_schedule_interval(policy):
     assert policy.schedule_interval("0 2 * * *", "Etc/UTC") == 86400
     assert policy.schedule_interval("0 9,17 * * 1-5", "Europe/Madrid") == 8 * 3600
     assert policy.schedule_interval("every 15 minutes", "Etc/UTC") is None
+
+
+def test_a_failed_one_off_job_fails_the_kubernetes_job(rendered):
+    """`run-job` exits 1 when its job failed: the Job fails at once, no second pod runs it
+    (the queue owns retries), so `kubectl wait --for=condition=complete` fails."""
+    job = find(rendered("run-job"), "Job")["spec"]
+    fail_codes = {
+        code
+        for rule in job["podFailurePolicy"]["rules"]
+        if rule["action"] == "FailJob"
+        for code in rule["onExitCodes"]["values"]
+    }
+    assert {1, 2} <= fail_codes

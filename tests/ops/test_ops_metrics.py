@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from runner.logs import setup_logging
 from runner.metrics import RunSummary, push_run_metrics
+from runner.queue_depth import QueueDepth
 from tests.fakes.base import FakeServer, Reply, Request
 
 
@@ -48,14 +49,24 @@ def read_back(request: Request) -> dict[tuple[str, tuple], float]:
     return samples
 
 
+BIGBUY = {"sync_type": "supplier_api", "supplier": "bigbuy"}
+
+
 def finished_summary(success: bool = True) -> RunSummary:
     summary = RunSummary(started_at=1_750_000_000.0)
-    summary.count_job("completed", {"inserted": 10, "updated": 5, "unchanged": 100})
-    summary.count_job("completed", {"updated": 2, "rejected": 3, "pages": 7})
-    summary.count_job("failed")
-    summary.count_job("retried")
+    summary.count_job("completed", {"inserted": 10, "updated": 5, "unchanged": 100}, **BIGBUY)
+    summary.count_job("completed", {"updated": 2, "rejected": 3, "pages": 7}, **BIGBUY)
+    summary.count_job("failed", **BIGBUY)
+    summary.count_job("retried", **BIGBUY)
+    summary.queue = [
+        QueueDepth("supplier_api", "bigbuy", 3, 1, 90, waiting=2, oldest_waiting_age_seconds=4000)
+    ]
     summary.finish(success=success, at=1_750_000_042.5)
     return summary
+
+
+def labels(outcome: str, **more: str) -> tuple:
+    return tuple(sorted({"outcome": outcome, **BIGBUY, **more}.items()))
 
 
 def test_a_run_pushes_the_documented_metrics(gateway):
@@ -70,14 +81,19 @@ def test_a_run_pushes_the_documented_metrics(gateway):
         ("syncrunner_last_success_timestamp_seconds", ()): 1_750_000_042.5,
         ("syncrunner_last_run_success", ()): 1.0,
         ("syncrunner_last_run_duration_seconds", ()): 42.5,
-        ("syncrunner_last_run_jobs", (("outcome", "completed"),)): 2.0,
-        ("syncrunner_last_run_jobs", (("outcome", "failed"),)): 1.0,
-        ("syncrunner_last_run_jobs", (("outcome", "retried"),)): 1.0,
-        ("syncrunner_last_run_jobs", (("outcome", "released"),)): 0.0,
-        ("syncrunner_last_run_records", (("outcome", "inserted"),)): 10.0,
-        ("syncrunner_last_run_records", (("outcome", "updated"),)): 7.0,
-        ("syncrunner_last_run_records", (("outcome", "unchanged"),)): 100.0,
-        ("syncrunner_last_run_records", (("outcome", "rejected"),)): 3.0,
+        ("syncrunner_last_run_jobs", labels("completed")): 2.0,
+        ("syncrunner_last_run_jobs", labels("failed")): 1.0,
+        ("syncrunner_last_run_jobs", labels("retried")): 1.0,
+        ("syncrunner_last_run_jobs", labels("released")): 0.0,
+        ("syncrunner_last_run_records", labels("inserted")): 10.0,
+        ("syncrunner_last_run_records", labels("updated")): 7.0,
+        ("syncrunner_last_run_records", labels("unchanged")): 100.0,
+        ("syncrunner_last_run_records", labels("rejected")): 3.0,
+        ("syncrunner_queue_jobs", tuple(sorted({"state": "due", **BIGBUY}.items()))): 3.0,
+        ("syncrunner_queue_jobs", tuple(sorted({"state": "running", **BIGBUY}.items()))): 1.0,
+        ("syncrunner_queue_jobs", tuple(sorted({"state": "waiting", **BIGBUY}.items()))): 2.0,
+        ("syncrunner_queue_oldest_due_age_seconds", tuple(sorted(BIGBUY.items()))): 90.0,
+        ("syncrunner_queue_oldest_waiting_age_seconds", tuple(sorted(BIGBUY.items()))): 4000.0,
     }
     families = {f.name: f.type for f in text_string_to_metric_families(request.body.decode())}
     assert set(families.values()) == {"gauge"}
@@ -132,7 +148,20 @@ def test_summary_counts():
     summary.add_records({"inserted": 2, "updated": True, "unknown": 5})  # bools are not counts
     summary.finish(success=True, at=103.0)
     assert summary.jobs == {"completed": 0, "failed": 0, "retried": 0, "released": 1}
+    assert summary.labelled_jobs == {("", ""): summary.jobs}
     assert summary.records == {"inserted": 2, "updated": 0, "unchanged": 0, "rejected": 0}
     assert summary.duration_seconds == 3.0
     with pytest.raises(ValueError):
         summary.count_job("exploded")
+
+
+def test_a_run_without_jobs_pushes_zeros_not_an_empty_family(gateway):
+    """A family without samples could leave the last push's series standing."""
+    summary = RunSummary(started_at=10.0)
+    summary.finish(success=True, at=11.0)
+    assert push_run_metrics(gateway.base_url, summary)
+    samples = read_back(gateway.requests[0])
+    empty = (("supplier", ""), ("sync_type", ""))
+    assert samples[("syncrunner_last_run_jobs", (("outcome", "failed"), *empty))] == 0
+    assert samples[("syncrunner_last_run_records", (("outcome", "inserted"), *empty))] == 0
+    assert samples[("syncrunner_queue_oldest_due_age_seconds", empty)] == 0

@@ -143,10 +143,15 @@ def test_run_notifies_pushes_and_maintains(engine, make_specs, servers):
         for family in text_string_to_metric_families(push.body.decode())
         for s in family.samples
     }
-    assert samples[("syncrunner_last_run_jobs", (("outcome", "completed"),))] == 1
-    assert samples[("syncrunner_last_run_jobs", (("outcome", "failed"),))] == 1
-    assert samples[("syncrunner_last_run_records", (("outcome", "inserted"),))] == 8
-    assert ("syncrunner_last_success_timestamp_seconds", ()) in samples
+    bigbuy = (("supplier", "bigbuy"),)
+    catalogue = (*bigbuy, ("sync_type", "supplier_api"))
+    prices = (*bigbuy, ("sync_type", "price_update"))
+    assert samples[("syncrunner_last_run_jobs", (("outcome", "completed"), *catalogue))] == 1
+    assert samples[("syncrunner_last_run_jobs", (("outcome", "failed"), *prices))] == 1
+    assert samples[("syncrunner_last_run_records", (("outcome", "inserted"), *catalogue))] == 8
+    # A job failed: the run is not a success, and says so.
+    assert samples[("syncrunner_last_run_success", ())] == 0
+    assert ("syncrunner_last_success_timestamp_seconds", ()) not in samples
 
     # Maintenance ran after the drain and scored every product.
     assert report["maintenance"]["scores"]["products"] == 8
@@ -236,3 +241,41 @@ def test_a_dead_or_slow_receiver_does_not_fail_the_job(engine, make_specs, serve
     assert Queue(engine, load_specs(specs_dir).runner.queue).get(job_id)["status"] == "completed"
     warnings = [line for line in result.stderr.splitlines() if "webhook" in line]
     assert len(warnings) == 2 and all("not delivered" in line for line in warnings)
+
+
+def test_a_failed_job_exits_1_and_pushes_failure_with_the_queue_left(engine, make_specs, servers):
+    """run-job exits 1 on a failed job (k8s/run-job then fails); a run with a failed job
+    pushes last_run_success 0, labelled counts, and the queue it left behind."""
+    _, _, gateway = servers
+    specs_dir = prepare(engine, make_specs, servers)
+    specs = load_specs(specs_dir)
+    db_url = engine.url.render_as_string(hide_password=False)
+
+    failing = enqueue(engine, specs, "price_update")  # the fake refuses the price list
+    result = run_cli(["run-job", failing, "--log-format", "json"], db_url, specs_dir)
+    assert result.returncode == 1, result.stderr
+    assert "failed" in result.stdout and "Traceback" not in result.stderr
+    # The old flag is still accepted, and changes nothing.
+    again = enqueue(engine, specs, "price_update")
+    flagged = run_cli(["run-job", again, "--fail-on-job-error"], db_url, specs_dir)
+    assert flagged.returncode == 1, flagged.stderr
+
+    enqueue(engine, specs, "price_update")
+    enqueue(engine, specs, "supplier_api")  # left due: the run stops after one job
+    args = ["run", "--no-schedules", "--no-maintenance", "--max-jobs", "1"]
+    result = run_cli([*args, "--pushgateway", gateway.base_url], db_url, specs_dir)
+    assert result.returncode == 0, result.stderr  # the queue keeps the failure; see --help
+    [push] = gateway.requests
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(push.body.decode())
+        for s in family.samples
+    }
+    assert samples[("syncrunner_last_run_success", ())] == 0
+    prices = (("outcome", "failed"), ("supplier", "bigbuy"), ("sync_type", "price_update"))
+    assert samples[("syncrunner_last_run_jobs", prices)] == 1
+    catalogue = (("supplier", "bigbuy"), ("sync_type", "supplier_api"))
+    assert samples[("syncrunner_queue_jobs", (("state", "due"), *catalogue))] == 1
+    assert samples[("syncrunner_queue_jobs", (("state", "running"), *catalogue))] == 0
+    assert samples[("syncrunner_queue_oldest_due_age_seconds", catalogue)] >= 0
+    assert not any("user" in name or "user-a" in str(labels) for name, labels in samples)

@@ -91,6 +91,28 @@ def test_rule_on_days_since_sync(engine, clock):
     assert [result[str(i)] for i in range(len(rows))] == [50, 30, 30, 30, 50, 50]
 
 
+def test_rule_on_days_since_seen(engine, clock):
+    """Last seen is the later of last_seen_at (a listing saw it) and last_synced_at."""
+    rule = ScoreRuleSpec(name="r", metric="days_since_seen", points=-20, min=14, max=30)
+    old, recent = NOW - 20 * DAY, NOW - DAY
+    rows = [
+        {"last_synced_at": old, "last_seen_at": recent},  # unchanged, but seen yesterday
+        {"last_synced_at": old, "last_seen_at": None},  # not seen since
+        {"last_synced_at": None, "last_seen_at": old},
+        {"last_synced_at": recent, "last_seen_at": old},  # written yesterday
+        {"last_synced_at": NOW - 30 * DAY, "last_seen_at": NOW - 31 * DAY},
+        {"last_synced_at": None, "last_seen_at": None},
+    ]
+    add_products(engine, rows)
+    recompute_scores(engine, ScoringSpec(base=50, rules=(rule,)), clock)
+    result = scores(engine)
+    assert [result[str(i)] for i in range(len(rows))] == [50, 30, 30, 50, 50, 50]
+    fresh = ScoreRuleSpec(name="f", metric="days_since_seen", points=5, max=2)
+    recompute_scores(engine, ScoringSpec(base=0, rules=(fresh,)), clock)
+    result = scores(engine)
+    assert [result[str(i)] for i in range(len(rows))] == [5, 0, 0, 5, 0, 0]
+
+
 def test_open_ended_rules(engine, clock):
     rules = (
         ScoreRuleSpec(name="fresh", metric="days_since_sync", points=5, max=2),
@@ -133,11 +155,13 @@ def reference_score(scoring: ScoringSpec, row: dict, now: datetime) -> float:
     if price is not None and cost is not None and price > 0:
         margin = ((price - cost) * 100 / price).quantize(Decimal("0.0001"), ROUND_HALF_UP)
     synced = row["last_synced_at"]
+    seen = max((t for t in (synced, row.get("last_seen_at")) if t is not None), default=None)
     metrics = {
         "stock": row["stock_quantity"],
         "price": price,
         "margin_pct": margin,
         "days_since_sync": None if synced is None else (now - synced) / DAY,
+        "days_since_seen": None if seen is None else (now - seen) / DAY,
     }
     total = scoring.base
     for rule in scoring.rules:
@@ -169,6 +193,9 @@ def seeded_catalogue(count: int, seed: int = 42) -> list[dict]:
                 "stock_quantity": rng.choice([None, 0, 1, 5, 49, 50, 51, 1000]),
                 "last_synced_at": (
                     NOW - timedelta(hours=rng.randint(0, 24 * 40)) if rng.random() > 0.1 else None
+                ),
+                "last_seen_at": (
+                    NOW - timedelta(hours=rng.randint(0, 24 * 20)) if rng.random() > 0.5 else None
                 ),
             }
         )

@@ -330,3 +330,19 @@ def test_a_bad_spec_exits_2_before_touching_the_database(tmp_path, make_specs):
     assert result.returncode == 2, result.stderr
     assert "lease_seconds" in result.stderr
     assert not (tmp_path / "never.db").exists()
+
+
+def test_ctrl_c_hands_the_job_back_and_exits_130(side_tables, spawn):
+    """Ctrl-C on a terminal is SIGINT: the job goes back uncharged, one line says so, and
+    the exit code is 130 as shells expect (SIGTERM keeps 0, above)."""
+    engine = side_tables
+    job_id = Queue(engine).enqueue("u1", "qt_record", metadata={"mark": True, "sleep": 30}).job_id
+    worker = spawn(*RUN, "--grace-seconds", "1")
+    wait_for(lambda: scalar(engine, select(func.count()).select_from(qt_marks)) == 1, what="start")
+    worker.send_signal(signal.SIGINT)
+    rc, _, err = finish(worker, timeout=10)
+    assert rc == 130, err
+    assert err.rstrip().endswith("interrupted, job handed back")
+    assert "Traceback" not in err
+    job = job_row(engine, job_id)
+    assert (job["status"], job["attempts"]) == ("pending", 0)

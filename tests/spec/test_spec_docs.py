@@ -4,8 +4,11 @@ CJdropshipping, is also synced against a fake in tests/sync/test_session_token.p
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,3 +104,37 @@ def test_quoted_errors_at_the_top_are_real(workdir):
     code, lines = validate()
     assert code == 2
     assert lines == quoted_errors("then a summary, and exits 2:")
+
+
+def test_step_4_runs_as_written(workdir):
+    """ "Try it offline, then for real": the first block's commands, in a shell, as written
+    (the account added with `sync-runner accounts`, no SQL), then the account switched live."""
+    block = re.search(r"### 4\. Try it offline.*?```sh\n(.*?)```", DOC, flags=re.S).group(1)
+    assert "INSERT" not in block and "sqlite3" not in block
+    bin_dir = workdir / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sync-runner").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m runner "$@"\n')
+    (bin_dir / "sync-runner").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("DATABASE_URL", None)
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"acme\s+ok\s+25\s+25\b", result.stdout), result.stdout
+    live = subprocess.run(
+        ["bash", "-c", "sync-runner accounts set acme-1 --mode live --json"],
+        cwd=workdir,
+        env={**env, "DATABASE_URL": "sqlite:///acme.db"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert live.returncode == 0, live.stderr
+    assert '"mode": "live"' in live.stdout

@@ -103,7 +103,20 @@ def test_unusable_files(tmp_path, text, line, column, message):
 def test_missing_directory_is_a_spec_error(tmp_path):
     with pytest.raises(SpecError) as info:
         load_specs(tmp_path / "nope", tmp_path)
-    assert [i.message for i in info.value.errors] == ["specs directory not found"]
+    [issue] = info.value.errors
+    assert issue.message.startswith("specs directory not found")
+    for place in ("--specs DIR", "$SYNC_RUNNER_SPECS", "./specs", "bundled specs"):
+        assert place in issue.message
+
+
+def test_without_a_local_folder_the_bundled_specs_load(monkeypatch, tmp_path):
+    monkeypatch.delenv("SYNC_RUNNER_SPECS", raising=False)
+    monkeypatch.delenv("SYNC_RUNNER_MAPPINGS", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./specs here
+    assert default_specs_dir() == ROOT / "specs"  # a checkout bundles its own specs
+    specs = load_specs()
+    assert {"bigbuy", "aliexpress"} <= set(specs.suppliers)
+    assert "bigbuy_product" in specs.mappings
 
 
 def test_default_dirs(monkeypatch, tmp_path):

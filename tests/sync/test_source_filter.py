@@ -212,3 +212,62 @@ def test_source_hashes_ignore_key_order_and_follow_the_mapping(specs):
     assert digests[0] == digests[1] != digests[2] and digests[3] is None
     narrower = compile_mapping(specs.mappings["bigbuy_product"], fields=["price"])
     assert narrower.source_hashes([record])[1][0] != digests[0]
+
+
+def test_a_warm_listing_marks_every_row_it_saw_as_seen(engine, specs, bigbuy):
+    """Unchanged rows are not rewritten, yet the listing refreshes their last_seen_at: one
+    UPDATE per batch, and none for rows seen or written within the last hour."""
+    from sqlalchemy import event
+
+    from runner.clock import FakeClock
+
+    clock = FakeClock(T0)
+
+    def sync():
+        result = run_sync(
+            engine, specs, SyncRequest("user-a", "supplier_api"), clock=clock, batch_rows=10
+        )
+        return result["accounts"]["bb"]["steps"]["products"]
+
+    sync()
+    first = products_of(engine, "bb")
+    assert {row.last_seen_at for row in first.values()} == {None}  # written: last_synced_at
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        if "last_seen_at" in statement and statement.lstrip().upper().startswith("UPDATE"):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        clock.advance(days=3)
+        assert counts(sync()) == (PRODUCTS, 0, 0, PRODUCTS, 0)
+        # One page of 25 records is one batch of the filter: one statement for all of them.
+        assert len(statements) == 1
+        seen = products_of(engine, "bb")
+        for key, row in seen.items():
+            assert row.last_seen_at == clock.now()
+            assert (row.last_synced_at, row.updated_at, row.content_hash) == (
+                first[key].last_synced_at,
+                first[key].updated_at,
+                first[key].content_hash,
+            )
+        statements.clear()
+        clock.advance(minutes=20)  # seen within the hour: nothing to write
+        sync()
+        assert products_of(engine, "bb") == seen
+        clock.advance(hours=2)
+        sync()
+        assert {row.last_seen_at for row in products_of(engine, "bb").values()} == {clock.now()}
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_dry_run_marks_nothing_seen(engine, specs, bigbuy):
+    from runner.clock import FakeClock
+
+    clock = FakeClock(T0)
+    run_sync(engine, specs, SyncRequest("user-a", "supplier_api"), clock=clock)
+    clock.advance(days=3)
+    run_sync(engine, specs, SyncRequest("user-a", "supplier_api", dry_run=True), clock=clock)
+    assert {row.last_seen_at for row in products_of(engine, "bb").values()} == {None}
