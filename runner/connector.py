@@ -20,7 +20,9 @@ Account settings the connector reads (all optional):
 
 Errors out of `list`/`lookup`: `TransientError` (retry budget spent), `RetryLater`,
 `PermanentError` (401/403, 4xx, a broken response contract, a pagination guard). A 404 on a
-lookup means "no such id" and yields an empty page.
+one-id lookup (`{id}` in the path) means "no such id" and yields an empty page; a lookup by a
+query parameter (`ids=`, `include=`) that answers 404, or that finds none of the ids it asked
+for, means a wrong URL or missing permission, never "no such orders": `PermanentError`.
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ from runner.paths import get_path
 from runner.redact import SECRETS, redact
 from runner.spec.model import AuthSpec, ConnectorSpec, LookupSpec, OperationSpec, RateLimitSpec
 from runner.templating import compile_template, is_template
+
+# Why a batched lookup may find nothing at all, and what to check.
+_CHECK_ACCOUNT = (
+    "check the account's URL (shop_url or base_url: another shop, a wrong path, or a "
+    "WordPress site without pretty permalinks) and that its credentials may read these records"
+)
 
 
 @dataclass(frozen=True)
@@ -143,12 +151,14 @@ class Connector:
         """Total HTTP requests sent so far (retries included)."""
         return self._client.requests
 
-    def list(self, operation: str) -> Iterator[Page]:
-        """Stream the records of an operation page by page."""
+    def list(self, operation: str, params: Mapping[str, str] | None = None) -> Iterator[Page]:
+        """Stream the records of an operation page by page; `params` go on the first request
+        along with the operation's own (a `changed_since` bound)."""
         prepared = self._operation(operation)
         if "{id}" in prepared.op.path:
             raise PermanentError(f"{self.name}.{operation}: its path needs an id; use lookup()")
-        yield from self._pages(prepared, self._url(prepared.op.path), dict(prepared.params))
+        first = {**prepared.params, **(params or {})}
+        yield from self._pages(prepared, self._url(prepared.op.path), first)
 
     def lookup(self, operation: str, ids: Iterable[str]) -> Iterator[Page]:
         """Fetch the records of known ids, `LookupSpec.concurrency` requests at a time.
@@ -316,9 +326,30 @@ class Connector:
         else:
             path = path.replace("{id}", quote(joined, safe=","))
         url = self._url(path)
+        label = f"{self.name}.{prepared.op.name}"
         try:
-            return list(self._pages(prepared, url, params))
+            pages = list(self._pages(prepared, url, params))
         except HttpStatusError as exc:
-            if exc.status == 404:
+            if exc.status != 404:
+                raise
+            if lookup.id_param is None:  # /items/{id}: no such id
                 return [Page(records=[], url=exc.url, requests=exc.requests)]
-            raise
+            raise PermanentError(
+                f"{label}: HTTP 404 for a lookup of {len(batch)} id(s) at {exc.url}: the "
+                f"endpoint does not exist; {_CHECK_ACCOUNT}"
+            ) from None
+        if lookup.id_param is not None:
+            wanted = set(batch)
+            id_field = prepared.op.id_field
+            found = any(
+                str(get_path(record, id_field)) in wanted
+                for page in pages
+                for record in page.records
+            )
+            if not found:
+                where = pages[0].url if pages else str(url)
+                raise PermanentError(
+                    f"{label}: a lookup of {len(batch)} id(s) at {where} found none of them; "
+                    f"{_CHECK_ACCOUNT}"
+                )
+        return pages

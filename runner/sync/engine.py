@@ -70,6 +70,7 @@ from runner.spec.model import ConnectorSpec, SpecSet, StepSpec, SyncTypeSpec
 from runner.sync.accounts import AccountRow, load_accounts
 from runner.sync.diff import DiffReport, DiffSink
 from runner.sync.select import known_keys
+from runner.sync.since import last_success, since_params
 
 log = logging.getLogger("sync_runner.sync")
 
@@ -80,7 +81,7 @@ GC_YOUNG = 50_000  # the collector's young threshold
 SWITCH_INTERVAL = 0.001  # seconds a thread holds the GIL before it must offer it
 ANALYZE_AFTER_ROWS = 1000  # inserted rows before the first statistics refresh
 COUNT_KEYS = ("fetched", "inserted", "updated", "unchanged", "unmatched", "duplicates")
-COUNT_KEYS += ("rejected", "requests")
+COUNT_KEYS += ("rejected", "defaulted", "requests")
 
 
 @dataclass(frozen=True)
@@ -519,6 +520,7 @@ class _Sync:
         # SQLite works inside this process: a second thread would only contend for the GIL.
         writer = _Writer(sink.flush, background=self.engine.dialect.name != "sqlite")
         counts = writer.counts
+        narrow = self._changed_since(account, step, name)
         fetched = rejected = pages = 0
         rows: list[dict[str, Any]] = []
         rejects: list[dict[str, Any]] = []
@@ -541,7 +543,7 @@ class _Sync:
         def mapped_pages() -> Iterator[tuple[int, list[dict[str, Any]], list[Reject], Any]]:
             # Runs on the fetch thread, so that its work overlaps the database's. With a
             # source filter it only hashes the records: the step maps those that changed.
-            for page in self._pages(account, spec, connector, op.name, step):
+            for page in self._pages(account, spec, connector, op.name, step, narrow):
                 records = page.records
                 if source_filter is not None:
                     yield len(records), [], [], (records, *mapping.source_hashes(records))
@@ -561,10 +563,14 @@ class _Sync:
                 "mapping": mapping_name,
                 "mode": "upsert" if upsert else "update",
                 "status": status,
+                **({"changed_since": narrow} if step.changed_since is not None else {}),
                 "fetched": fetched,
                 **counts.as_dict(),
                 "unchanged": counts.unchanged + (source_filter.skipped if source_filter else 0),
                 "rejected": rejected,
+                # values a value map did not know, given its `map_default` (not rejected)
+                "defaulted": mapping.defaulted_count,
+                **({"defaulted_values": mapping.defaulted} if mapping.defaulted else {}),
                 "requests": connector.requests - requests_before,
                 "seconds": round(time.perf_counter() - started, 3),
             }
@@ -609,7 +615,7 @@ class _Sync:
         self._log(
             logging.INFO,
             "step.finished",
-            f"{label} finished",
+            f"{label} finished" + _defaulted_note(mapping.defaulted),
             account=account,
             step=name,
             counts={k: result[k] for k in (*COUNT_KEYS, "seconds")},
@@ -618,12 +624,19 @@ class _Sync:
         return result
 
     def _pages(
-        self, account: AccountRow, spec: ConnectorSpec, connector: Any, op_name: str, step: StepSpec
+        self,
+        account: AccountRow,
+        spec: ConnectorSpec,
+        connector: Any,
+        op_name: str,
+        step: StepSpec,
+        params: Mapping[str, str] | None = None,
     ) -> Iterator[Any]:
-        """The step's pages: a list, or lookups fed by `ids_from` or by the known rows."""
+        """The step's pages: a list (with `params` on its first request), or lookups fed by
+        `ids_from` or by the known rows."""
         op = spec.operations[op_name]
         if op.kind != "lookup":
-            yield from connector.list(op_name)
+            yield from connector.list(op_name, params)
             return
         if step.ids_from:
             # The list streams while its ids' lookups are in flight (the connector's client
@@ -632,6 +645,19 @@ class _Sync:
         else:
             ids = (key for chunk in self._known(account) for key in chunk)
         yield from connector.lookup(op_name, ids)
+
+    def _changed_since(self, account: AccountRow, step: StepSpec, name: str) -> dict[str, str]:
+        """The parameter of a `changed_since` list: this account's last successful run."""
+        if step.changed_since is None:
+            return {}
+        last = last_success(
+            self.engine,
+            user_id=self.request.user_id,
+            sync_type=self.request.sync_type,
+            account_id=account.id,
+            step=name,
+        )
+        return since_params(step.changed_since, last)
 
     def _known(self, account: AccountRow) -> Iterator[list[str]]:
         sync_type = self.sync_type
@@ -646,6 +672,7 @@ class _Sync:
             scope_id=account.id,
             synced_before=synced_before,
             status_in=sync_type.status_in,
+            status_not_in=sync_type.status_not_in,
         )
 
     # -- records, logs ------------------------------------------------------------------------
@@ -802,6 +829,18 @@ def _listed_ids(connector: Any, operation: str) -> Iterator[str]:
             value = connector.id_of(operation, record)
             if value is not None:
                 yield value
+
+
+def _defaulted_note(defaulted: Mapping[str, Mapping[str, int]]) -> str:
+    """'; unknown values given their map_default: status 'x' (3)', or '' when none."""
+    if not defaulted:
+        return ""
+    parts = [
+        f"{name} {value!r} ({count})"
+        for name, values in defaulted.items()
+        for value, count in values.items()
+    ]
+    return "; unknown values given their map_default: " + ", ".join(parts)
 
 
 def _step_name(step: StepSpec, taken: Mapping[str, Any]) -> str:
