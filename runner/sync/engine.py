@@ -7,7 +7,7 @@ that the account's connector spec declares for the sync type:
 - a list step streams the operation's pages;
 - a lookup step fans known ids out over `Connector.lookup`: the ids come from streaming its
   `ids_from` list operation, or from the known rows selected by `runner.sync.select`
-  (products not synced for `stale_after`, orders in `status_in`);
+  (products not synced for `stale_after`, orders not in a final status);
 - the first step of a sync type that creates rows upserts; every other step updates only
   its own columns on rows that already exist (`runner.db.write`).
 

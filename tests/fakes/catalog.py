@@ -424,7 +424,7 @@ CUSTOM_CARRIER = ("Mensajería Local", "https://track.mensajeria.example/?n={}")
 
 
 def woocommerce_tracking_item(
-    number: str, shipped: int, *, carrier: int = 0, tracking_id: str = "t0"
+    number: str, shipped: int | str, *, carrier: int = 0, tracking_id: str = "t0"
 ) -> dict:
     """One item of `_wc_shipment_tracking_items`: a known provider by its slug (the plugin
     builds the link itself, `custom_tracking_link` stays empty), or, for `carrier` past the
@@ -458,7 +458,8 @@ def woocommerce_order(seed: int, index: int) -> dict:
         items = [
             woocommerce_tracking_item(
                 f"CX{r.randint(10**8, 10**9 - 1)}ES",
-                int(modified.timestamp()) - 86400 * (parcels - number),
+                # the plugins store it as wc_clean(strtotime(...)): epoch seconds as text
+                str(int(modified.timestamp()) - 86400 * (parcels - number)),
                 carrier=r.randrange(len(CARRIERS) + 1),
                 tracking_id=f"{r.getrandbits(40):010x}",
             )

@@ -182,7 +182,9 @@ def woocommerce_cases() -> dict[str, dict]:
     day = int(NOW.timestamp()) - 86400 * 5
     return {
         "completed": order(1, "completed", woocommerce_tracking_item("W1", day, carrier=0)),
-        "plugin delivered": order(2, "delivered", woocommerce_tracking_item("W2", day, carrier=1)),
+        "plugin delivered": order(
+            2, "delivered", woocommerce_tracking_item("W2", str(day), carrier=1)
+        ),
         "plugin partial-shipped": order(
             3,
             "partial-shipped",
