@@ -543,6 +543,15 @@ class CompiledMapping:
         """How many values were unknown to their value map and got its `map_default`."""
         return sum(sum(values.values()) for values in self.defaulted.values())
 
+    def defaulted_note(self) -> str:
+        """For a log line: "; unknown values given their map_default: status 'x' (3)"."""
+        parts = [
+            f"{name} {value!r} ({count})"
+            for name, values in self.defaulted.items()
+            for value, count in values.items()
+        ]
+        return "; unknown values given their map_default: " + ", ".join(parts) if parts else ""
+
     def __repr__(self) -> str:
         return f"<CompiledMapping {self.name} -> {self.target} {self.columns}>"
 

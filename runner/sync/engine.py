@@ -615,7 +615,7 @@ class _Sync:
         self._log(
             logging.INFO,
             "step.finished",
-            f"{label} finished" + _defaulted_note(mapping.defaulted),
+            f"{label} finished{mapping.defaulted_note()}",
             account=account,
             step=name,
             counts={k: result[k] for k in (*COUNT_KEYS, "seconds")},
@@ -829,18 +829,6 @@ def _listed_ids(connector: Any, operation: str) -> Iterator[str]:
             value = connector.id_of(operation, record)
             if value is not None:
                 yield value
-
-
-def _defaulted_note(defaulted: Mapping[str, Mapping[str, int]]) -> str:
-    """'; unknown values given their map_default: status 'x' (3)', or '' when none."""
-    if not defaulted:
-        return ""
-    parts = [
-        f"{name} {value!r} ({count})"
-        for name, values in defaulted.items()
-        for value, count in values.items()
-    ]
-    return "; unknown values given their map_default: " + ", ".join(parts)
 
 
 def _step_name(step: StepSpec, taken: Mapping[str, Any]) -> str:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from runner.clock import SystemClock
-from runner.db.tables import import_jobs
+from runner.db.tables import activity_logs, import_jobs
 from runner.errors import JobFailed
 from runner.queue import Queue
 from runner.worker import Worker, WorkerOptions
@@ -277,6 +277,12 @@ def test_every_order_follows_the_status_and_tracking_rules(engine, specs, shops)
     assert woo_lookup["defaulted"] == custom and custom >= 2
     assert set(woo_lookup["defaulted_values"]["status"]) == {"awaiting-pickup"}
     assert result["totals"]["defaulted"] >= custom + 1
+    with engine.connect() as conn:
+        logged = conn.execute(
+            select(activity_logs.c.message).where(activity_logs.c.event == "step.finished")
+        ).scalars()
+        notes = [m for m in logged if "unknown values given their map_default" in m]
+    assert any("woocommerce/orders finished" in m and "'awaiting-pickup'" in m for m in notes)
     # One batched request per marketplace for the lookups (ids= / include=).
     assert lookup["requests"] == 1
     assert woo_lookup["requests"] == 1
