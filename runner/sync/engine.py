@@ -71,6 +71,7 @@ from runner.sync.accounts import AccountRow, load_accounts
 from runner.sync.diff import DiffReport, DiffSink
 from runner.sync.select import known_keys
 from runner.sync.since import last_success, since_params
+from runner.sync.since import save as save_cursor
 
 log = logging.getLogger("sync_runner.sync")
 
@@ -520,6 +521,7 @@ class _Sync:
         # SQLite works inside this process: a second thread would only contend for the GIL.
         writer = _Writer(sink.flush, background=self.engine.dialect.name != "sqlite")
         counts = writer.counts
+        began = self.clock.now()
         narrow = self._changed_since(account, step, name)
         fetched = rejected = pages = 0
         rows: list[dict[str, Any]] = []
@@ -612,6 +614,10 @@ class _Sync:
                 ),
             )
         result = summary("ok")
+        if step.changed_since is not None and not self.request.dry_run:
+            cursor = {"user_id": self.request.user_id, "account_id": account.id}
+            cursor.update(sync_type=self.request.sync_type, step=name)
+            save_cursor(self.engine, **cursor, started_at=began, now=self.clock.now())
         self._log(
             logging.INFO,
             "step.finished",
@@ -653,8 +659,8 @@ class _Sync:
         last = last_success(
             self.engine,
             user_id=self.request.user_id,
-            sync_type=self.request.sync_type,
             account_id=account.id,
+            sync_type=self.request.sync_type,
             step=name,
         )
         return since_params(step.changed_since, last)

@@ -1,54 +1,62 @@
-"""When an account's step last ran to the end: the lower bound of a `changed_since` list.
+"""Where an account's step last ran to the end: the lower bound of a `changed_since` list.
 
 A list step with `changed_since` (Shopify `updated_at_min`, WooCommerce `modified_after`)
-asks only for the records changed since this account's last successful run of the step. That
-run is read from the job queue: the start of the newest completed job of the sync type for
-this user whose result says that this account's step finished `ok` (a dry run does not
-count). A job's start precedes every request its steps sent, so nothing changed after it can
-be missed; a change seen twice is only compared again (unchanged rows are not rewritten).
-Without such a job (the first sync, a one-off `sync`, finished jobs purged) there is no
-bound and the list holds everything.
+asks only for the records changed since its account's last successful run. When a run of
+the step ends well (not a dry run), `save` records when it began in `sync_cursors`; the next
+run reads it with `last_success`. A run's start precedes every request it sent, so nothing
+changed after it can be missed (a change seen twice is only compared again: unchanged rows
+are not rewritten). A run that fails records nothing, so the next one asks from the same
+point. Without a row (the first sync) there is no bound and the list holds everything.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, select, update
 
 from runner.db.engine import read_only
-from runner.db.tables import import_jobs
+from runner.db.tables import sync_cursors
 from runner.spec.model import ChangedSinceSpec
 
-LOOK_BACK_JOBS = 50  # newest completed jobs searched for one that ran this account's step
+
+def _key(user_id: str, account_id: str, sync_type: str, step: str) -> dict[str, str]:
+    return {"user_id": user_id, "account_id": account_id, "sync_type": sync_type, "step": step}
 
 
 def last_success(
-    engine: Engine, *, user_id: str, sync_type: str, account_id: str, step: str
+    engine: Engine, *, user_id: str, account_id: str, sync_type: str, step: str
 ) -> datetime | None:
-    """The start of the newest completed job in which this account's `step` finished ok."""
-    j = import_jobs.c
-    stmt = (
-        select(j.started_at, j.result_data)
-        .where(
-            j.user_id == user_id,
-            j.source_type == sync_type,
-            j.status == "completed",
-            j.started_at.is_not(None),
-            or_(j.supplier_id.is_(None), j.supplier_id == account_id),
-        )
-        .order_by(j.started_at.desc())
-        .limit(LOOK_BACK_JOBS)
-    )
+    """When the last successful run of this account's step began (None: never)."""
+    c = sync_cursors.c
+    key = _key(user_id, account_id, sync_type, step)
+    stmt = select(c.started_at).where(*(c[name] == value for name, value in key.items()))
     with engine.connect() as conn:
-        rows = read_only(conn).execute(stmt).all()
-    for started_at, result in rows:
-        if not isinstance(result, dict) or result.get("dry_run"):
-            continue
-        account = (result.get("accounts") or {}).get(account_id) or {}
-        if ((account.get("steps") or {}).get(step) or {}).get("status") == "ok":
-            return started_at
-    return None
+        return read_only(conn).execute(stmt).scalar_one_or_none()
+
+
+def save(
+    engine: Engine,
+    *,
+    user_id: str,
+    account_id: str,
+    sync_type: str,
+    step: str,
+    started_at: datetime,
+    now: datetime,
+) -> None:
+    """Record that a run of the step which began at `started_at` ended well."""
+    c = sync_cursors.c
+    key = _key(user_id, account_id, sync_type, step)
+    values = {"started_at": started_at, "updated_at": now}
+    with engine.begin() as conn:
+        found = conn.execute(
+            update(sync_cursors)
+            .where(*(c[name] == value for name, value in key.items()))
+            .values(values)
+        )
+        if found.rowcount == 0:
+            conn.execute(sync_cursors.insert().values({**key, **values}))
 
 
 def since_params(spec: ChangedSinceSpec, last: datetime | None) -> dict[str, str]:

@@ -87,6 +87,7 @@ def _iso(when: datetime) -> str:
 
 
 NOW = datetime(2025, 1, 14, 9, 0, tzinfo=UTC)  # after every generated order
+WP_TIME = "%Y-%m-%dT%H:%M:%S"  # WordPress's `_gmt` dates
 
 
 def shopify_cases() -> dict[str, dict]:
@@ -318,7 +319,7 @@ def test_a_second_sync_rewrites_nothing_and_five_changes_rewrite_five(engine, sp
     dead = cases["partial, first delivered"]
     dead = {**dead, "fulfillments": [{**dead["fulfillments"][0], "status": "cancelled"}]}
     for order in (refund, arrived, dead):
-        shopify.set_order({**order, "updated_at": _iso(NOW + timedelta(hours=1))})
+        shopify.set_order({**order, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")})
     wcases = woocommerce_cases()
     day = int(NOW.timestamp())
     done = {**wcases["on hold"], "status": "completed"}
@@ -338,11 +339,16 @@ def test_a_second_sync_rewrites_nothing_and_five_changes_rewrite_five(engine, sp
         ],
     }
     for order in (done, custom):
-        woo.set_order({**order, "date_modified_gmt": "2025-01-14T10:00:00"})
+        woo.set_order({**order, "date_modified_gmt": datetime.now(UTC).strftime(WP_TIME)})
     changed = {str(o["id"]) for o in (refund, arrived, dead, done, custom)}
 
     third = sync(engine, specs, "order_sync")
     assert third["totals"]["updated"] == 5
+    # The changed lists asked from the second sync's start and got only the changed orders.
+    assert step(third, "shop", "orders_changed")["changed_since"]["updated_at_min"]
+    assert step(third, "shop", "orders_changed")["fetched"] == 3
+    assert step(third, "woo", "orders_changed")["changed_since"]["modified_after"]
+    assert step(third, "woo", "orders_changed")["fetched"] == 2
     latest = {**orders_of(engine, "shop"), **orders_of(engine, "woo")}
     rewritten = {k for k in before if latest[k].updated_at != before[k].updated_at}
     assert rewritten == changed
@@ -354,7 +360,7 @@ def test_a_second_sync_rewrites_nothing_and_five_changes_rewrite_five(engine, sp
 
 def test_final_orders_are_asked_for_only_when_changed_since_the_last_job(engine, specs, shops):
     """Through the queue: the second job's lookups skip final orders, and its changed-since
-    list asks from the first job's start (minus the overlap), so only a change comes back."""
+    list asks from the first job's step start (minus the overlap): only a change comes back."""
     shopify, woo = shops
     clock = SystemClock()
     queue = Queue(engine, clock=clock)
@@ -383,8 +389,8 @@ def test_final_orders_are_asked_for_only_when_changed_since_the_last_job(engine,
     assert orders_of(engine, "shop")[str(refund["id"])].status == "refunded"
 
     since = step(second.result_data, "shop", "orders_changed")["changed_since"]
-    started = first.started_at.astimezone(UTC) - timedelta(minutes=10)
-    assert since == {"updated_at_min": started.strftime("%Y-%m-%dT%H:%M:%S+00:00")}
+    bound = datetime.fromisoformat(since["updated_at_min"]) + timedelta(minutes=10)
+    assert first.started_at - timedelta(seconds=1) <= bound <= first.completed_at
     listed = [r for r in shopify.requests if "ids" not in r.query]
     assert [r.query.get("updated_at_min") for r in listed] == [since["updated_at_min"]]
     assert step(second.result_data, "shop", "orders_changed")["fetched"] == 1
@@ -393,7 +399,9 @@ def test_final_orders_are_asked_for_only_when_changed_since_the_last_job(engine,
     assert str(refund["id"]) not in asked and asked <= open_orders | {str(refund["id"])}
 
     woo_since = step(second.result_data, "woo", "orders_changed")["changed_since"]
-    assert woo_since == {"modified_after": started.strftime("%Y-%m-%dT%H:%M:%S")}
+    woo_bound = datetime.strptime(woo_since["modified_after"], WP_TIME).replace(tzinfo=UTC)
+    assert first.started_at - timedelta(seconds=1) <= woo_bound + timedelta(minutes=10)
+    assert woo_bound + timedelta(minutes=10) <= first.completed_at
     assert step(second.result_data, "woo", "orders_changed")["fetched"] == 0
 
 
