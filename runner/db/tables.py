@@ -213,8 +213,9 @@ orders = Table(
     Index("ix_orders_sync", "user_id", "integration_id", "status"),
 )
 
-# Where each account's `changed_since` step last ran to the end: the lower bound of its next
-# "changed since" list (runner/sync/since.py). One row per (user, account, sync type, step).
+# The mark of each account's `changed_since` step after its last successful run: the lower
+# bound of its next "changed since" list (runner/sync/since.py). One row per (user, account,
+# sync type, step).
 sync_cursors = Table(
     "sync_cursors",
     metadata,
@@ -222,7 +223,7 @@ sync_cursors = Table(
     Column("account_id", String(36), primary_key=True),  # a supplier or an integration id
     Column("sync_type", String(32), primary_key=True),
     Column("step", String(64), primary_key=True),
-    Column("started_at", UTCDateTime, nullable=False),  # when that run began
+    Column("cursor_at", UTCDateTime, nullable=False),  # the next run asks from here
     Column("updated_at", UTCDateTime, nullable=False),
 )
 

@@ -121,12 +121,14 @@ class OperationSpec:
 @dataclass(frozen=True)
 class ChangedSinceSpec:
     """A list step that asks only for records changed since this account's last successful
-    run of the step: the time goes in query parameter `param` (Shopify `updated_at_min`,
-    WooCommerce `modified_after`), as UTC written with `format` (strftime), `overlap_seconds`
-    earlier to allow for clocks that differ. Without a previous run the parameter is left
-    out and the list holds everything."""
+    run of the step (runner/sync/since.py): the time goes in query parameter `param`
+    (Shopify `updated_at_min`, WooCommerce `modified_after`), as UTC written with `format`
+    (strftime), `overlap_seconds` earlier. The time is the latest `field` (the record's
+    modification time) listed by that run, or without `field` when the run began. Without a
+    previous run the parameter is left out and the list holds everything."""
 
     param: str
+    field: str | None = None
     format: str = "%Y-%m-%dT%H:%M:%S+00:00"
     overlap_seconds: int = 600
 

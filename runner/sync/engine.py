@@ -70,8 +70,7 @@ from runner.spec.model import ConnectorSpec, SpecSet, StepSpec, SyncTypeSpec
 from runner.sync.accounts import AccountRow, load_accounts
 from runner.sync.diff import DiffReport, DiffSink
 from runner.sync.select import known_keys
-from runner.sync.since import last_success, since_params
-from runner.sync.since import save as save_cursor
+from runner.sync.since import ChangedSince
 
 log = logging.getLogger("sync_runner.sync")
 
@@ -521,8 +520,18 @@ class _Sync:
         # SQLite works inside this process: a second thread would only contend for the GIL.
         writer = _Writer(sink.flush, background=self.engine.dialect.name != "sqlite")
         counts = writer.counts
-        began = self.clock.now()
-        narrow = self._changed_since(account, step, name)
+        changes = None
+        if step.changed_since is not None:
+            changes = ChangedSince(
+                self.engine,
+                step.changed_since,
+                user_id=self.request.user_id,
+                account_id=account.id,
+                sync_type=self.request.sync_type,
+                step=name,
+                began=self.clock.now(),
+            )
+        narrow = changes.params if changes is not None else {}
         fetched = rejected = pages = 0
         rows: list[dict[str, Any]] = []
         rejects: list[dict[str, Any]] = []
@@ -547,6 +556,8 @@ class _Sync:
             # source filter it only hashes the records: the step maps those that changed.
             for page in self._pages(account, spec, connector, op.name, step, narrow):
                 records = page.records
+                if changes is not None:
+                    changes.see(records)
                 if source_filter is not None:
                     yield len(records), [], [], (records, *mapping.source_hashes(records))
                 else:
@@ -565,7 +576,7 @@ class _Sync:
                 "mapping": mapping_name,
                 "mode": "upsert" if upsert else "update",
                 "status": status,
-                **({"changed_since": narrow} if step.changed_since is not None else {}),
+                **({"changed_since": narrow} if changes is not None else {}),
                 "fetched": fetched,
                 **counts.as_dict(),
                 "unchanged": counts.unchanged + (source_filter.skipped if source_filter else 0),
@@ -614,10 +625,8 @@ class _Sync:
                 ),
             )
         result = summary("ok")
-        if step.changed_since is not None and not self.request.dry_run:
-            cursor = {"user_id": self.request.user_id, "account_id": account.id}
-            cursor.update(sync_type=self.request.sync_type, step=name)
-            save_cursor(self.engine, **cursor, started_at=began, now=self.clock.now())
+        if changes is not None and not self.request.dry_run:
+            changes.save(now=self.clock.now())
         self._log(
             logging.INFO,
             "step.finished",
@@ -651,19 +660,6 @@ class _Sync:
         else:
             ids = (key for chunk in self._known(account) for key in chunk)
         yield from connector.lookup(op_name, ids)
-
-    def _changed_since(self, account: AccountRow, step: StepSpec, name: str) -> dict[str, str]:
-        """The parameter of a `changed_since` list: this account's last successful run."""
-        if step.changed_since is None:
-            return {}
-        last = last_success(
-            self.engine,
-            user_id=self.request.user_id,
-            account_id=account.id,
-            sync_type=self.request.sync_type,
-            step=name,
-        )
-        return since_params(step.changed_since, last)
 
     def _known(self, account: AccountRow) -> Iterator[list[str]]:
         sync_type = self.sync_type

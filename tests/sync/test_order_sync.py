@@ -78,6 +78,18 @@ def woocommerce_expected(order: dict) -> tuple:
     )
 
 
+def _latest_shopify_change() -> datetime:
+    """The latest `updated_at` of the fake's orders (the issue's cases), as UTC."""
+    return max(
+        datetime.fromisoformat(o["updated_at"]) for o in shopify_cases().values()
+    ).astimezone(UTC)
+
+
+def _latest_woo(woo: WooCommerceServer) -> datetime:
+    latest = max(o["date_modified_gmt"] for o in woo._all())
+    return datetime.strptime(latest, WP_TIME)
+
+
 def stored(row) -> tuple:
     return row.status, row.tracking_number, row.carrier, row.tracking_url
 
@@ -88,6 +100,8 @@ def _iso(when: datetime) -> str:
 
 NOW = datetime(2025, 1, 14, 9, 0, tzinfo=UTC)  # after every generated order
 WP_TIME = "%Y-%m-%dT%H:%M:%S"  # WordPress's `_gmt` dates
+SHOPIFY_TIME = "%Y-%m-%dT%H:%M:%S+00:00"
+OVERLAP = timedelta(minutes=10)  # the bundled specs' changed_since default
 
 
 def shopify_cases() -> dict[str, dict]:
@@ -320,6 +334,7 @@ def test_a_second_sync_rewrites_nothing_and_five_changes_rewrite_five(engine, sp
     dead = {**dead, "fulfillments": [{**dead["fulfillments"][0], "status": "cancelled"}]}
     for order in (refund, arrived, dead):
         shopify.set_order({**order, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")})
+    woo_latest = _latest_woo(woo)
     wcases = woocommerce_cases()
     day = int(NOW.timestamp())
     done = {**wcases["on hold"], "status": "completed"}
@@ -344,11 +359,16 @@ def test_a_second_sync_rewrites_nothing_and_five_changes_rewrite_five(engine, sp
 
     third = sync(engine, specs, "order_sync")
     assert third["totals"]["updated"] == 5
-    # The changed lists asked from the second sync's start and got only the changed orders.
-    assert step(third, "shop", "orders_changed")["changed_since"]["updated_at_min"]
-    assert step(third, "shop", "orders_changed")["fetched"] == 3
-    assert step(third, "woo", "orders_changed")["changed_since"]["modified_after"]
-    assert step(third, "woo", "orders_changed")["fetched"] == 2
+    # The changed lists asked from the latest change the earlier syncs saw (minus the
+    # overlap): the issue's cases, changed or not, and nothing older.
+    assert step(third, "shop", "orders_changed")["changed_since"] == {
+        "updated_at_min": (_latest_shopify_change() - OVERLAP).strftime(SHOPIFY_TIME)
+    }
+    assert step(third, "shop", "orders_changed")["fetched"] == len(shopify_cases())
+    assert step(third, "woo", "orders_changed")["changed_since"] == {
+        "modified_after": (woo_latest - OVERLAP).strftime(WP_TIME)
+    }
+    assert 2 <= step(third, "woo", "orders_changed")["fetched"] < WOO_ORDERS
     latest = {**orders_of(engine, "shop"), **orders_of(engine, "woo")}
     rewritten = {k for k in before if latest[k].updated_at != before[k].updated_at}
     assert rewritten == changed
@@ -389,20 +409,17 @@ def test_final_orders_are_asked_for_only_when_changed_since_the_last_job(engine,
     assert orders_of(engine, "shop")[str(refund["id"])].status == "refunded"
 
     since = step(second.result_data, "shop", "orders_changed")["changed_since"]
-    bound = datetime.fromisoformat(since["updated_at_min"]) + timedelta(minutes=10)
-    assert first.started_at - timedelta(seconds=1) <= bound <= first.completed_at
+    assert since == {"updated_at_min": (_latest_shopify_change() - OVERLAP).strftime(SHOPIFY_TIME)}
     listed = [r for r in shopify.requests if "ids" not in r.query]
     assert [r.query.get("updated_at_min") for r in listed] == [since["updated_at_min"]]
-    assert step(second.result_data, "shop", "orders_changed")["fetched"] == 1
+    assert step(second.result_data, "shop", "orders_changed")["fetched"] == len(shopify_cases())
     asked = {i for r in shopify.requests if "ids" in r.query for i in r.query["ids"].split(",")}
     open_orders = {k for k, r in orders_of(engine, "shop").items() if r.status not in FINAL}
     assert str(refund["id"]) not in asked and asked <= open_orders | {str(refund["id"])}
 
     woo_since = step(second.result_data, "woo", "orders_changed")["changed_since"]
-    woo_bound = datetime.strptime(woo_since["modified_after"], WP_TIME).replace(tzinfo=UTC)
-    assert first.started_at - timedelta(seconds=1) <= woo_bound + timedelta(minutes=10)
-    assert woo_bound + timedelta(minutes=10) <= first.completed_at
-    assert step(second.result_data, "woo", "orders_changed")["fetched"] == 0
+    assert woo_since == {"modified_after": (_latest_woo(woo) - OVERLAP).strftime(WP_TIME)}
+    assert step(second.result_data, "woo", "orders_changed")["fetched"] < WOO_ORDERS
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,10 @@ Revision ID: 0009
 Revises: 0004
 Create Date: 2026-12-06
 
-One small row per (user, account, sync type, step): the start of the step's last successful
-run, from which the next run asks the marketplace for what changed (Shopify
-`updated_at_min`, WooCommerce `modified_after`). Created empty: the first sync after the
-upgrade lists everything once.
+One small row per (user, account, sync type, step): the mark of the step's last successful
+run (the latest modification time it listed), from which the next run asks the marketplace
+for what changed (Shopify `updated_at_min`, WooCommerce `modified_after`). Created empty: the
+first sync after the upgrade lists everything once.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def upgrade() -> None:
         sa.Column("account_id", sa.String(length=36), nullable=False),
         sa.Column("sync_type", sa.String(length=32), nullable=False),
         sa.Column("step", sa.String(length=64), nullable=False),
-        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("cursor_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint(
             "user_id", "account_id", "sync_type", "step", name=op.f("pk_sync_cursors")
