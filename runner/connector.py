@@ -20,7 +20,10 @@ Account settings the connector reads (all optional):
 
 Errors out of `list`/`lookup`: `TransientError` (retry budget spent), `RetryLater`,
 `PermanentError` (401/403, 4xx, a broken response contract, a pagination guard). A 404 on a
-lookup means "no such id" and yields an empty page.
+one-id lookup means "no such id" and yields an empty page. A batched lookup (`batch_size` > 1,
+ids joined in a query parameter: `ids=`, `include=`) that answers 404, or whose requests
+together find none of the ids asked for, means a wrong URL or missing permission, never "no
+such orders": `PermanentError` (one missing id among found ones is fine).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -49,6 +52,12 @@ from runner.paths import get_path
 from runner.redact import SECRETS, redact
 from runner.spec.model import AuthSpec, ConnectorSpec, LookupSpec, OperationSpec, RateLimitSpec
 from runner.templating import compile_template, is_template
+
+# Why a batched lookup may find nothing at all, and what to check.
+_CHECK_ACCOUNT = (
+    "check the account's URL (shop_url or base_url: another shop, a wrong path, or a "
+    "WordPress site without pretty permalinks) and that its credentials may read these records"
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,23 @@ class Page:
     # (`total_path`, `total_pages_header`): the progress display's totals and ETA.
     total_records: int | None = None
     total_pages: int | None = None
+
+
+@dataclass
+class _Batch:
+    """The pages of one lookup request; for a batched lookup, how many ids it asked for and
+    how many of them came back."""
+
+    pages: list[Page]
+    url: str  # redacted
+    asked: int = 0
+    found: int = 0
+
+
+def _batched(lookup: LookupSpec) -> bool:
+    """Many ids joined in one query parameter (Shopify `ids=`, WooCommerce `include=`): when
+    none of them comes back, the account points at the wrong place or lacks a permission."""
+    return lookup.id_param is not None and lookup.batch_size > 1
 
 
 @dataclass
@@ -168,12 +194,14 @@ class Connector:
         """Total HTTP requests sent so far (retries included)."""
         return self._client.requests
 
-    def list(self, operation: str) -> Iterator[Page]:
-        """Stream the records of an operation page by page."""
+    def list(self, operation: str, params: Mapping[str, str] | None = None) -> Iterator[Page]:
+        """Stream the records of an operation page by page; `params` go on the first request
+        along with the operation's own (a `changed_since` bound)."""
         prepared = self._operation(operation)
         if "{id}" in prepared.op.path:
             raise PermanentError(f"{self.name}.{operation}: its path needs an id; use lookup()")
-        yield from self._pages(prepared, self._url(prepared.op.path), dict(prepared.params))
+        first = {**prepared.params, **(params or {})}
+        yield from self._pages(prepared, self._url(prepared.op.path), first)
 
     def lookup(self, operation: str, ids: Iterable[str]) -> Iterator[Page]:
         """Fetch the records of known ids, `LookupSpec.concurrency` requests at a time.
@@ -189,22 +217,35 @@ class Connector:
         batches = self._batches(ids, max(1, lookup.batch_size))
         workers = max(1, lookup.concurrency)
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{self.name}-lookup")
-        running: set[Future[list[Page]]] = set()
+        running: set[Future[_Batch]] = set()
+        done_batches: list[_Batch] = []  # pages dropped once yielded: only the counts stay
+
+        def pages_of(done: set[Future[_Batch]]) -> Iterator[Page]:
+            for future in done:
+                result = future.result()
+                done_batches.append(replace(result, pages=[]))
+                yield from result.pages
+
         try:
             for batch in batches:
                 running.add(pool.submit(self._lookup_batch, prepared, lookup, batch))
                 if len(running) >= workers * 2:
                     done, running = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        yield from future.result()
+                    yield from pages_of(done)
             while running:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield from future.result()
+                yield from pages_of(done)
         finally:
             for future in running:
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
+        asked = sum(b.asked for b in done_batches)
+        if _batched(lookup) and asked and not any(b.found for b in done_batches):
+            # Every page was empty, so nothing was written.
+            raise PermanentError(
+                f"{self.name}.{operation}: a lookup of {asked} id(s) (one request: "
+                f"{done_batches[0].url}) found none of them; {_CHECK_ACCOUNT}"
+            )
 
     def id_of(self, operation: str, record: Any) -> str | None:
         """The id of a record of this operation (`id_field`; "." is the record itself)."""
@@ -358,9 +399,7 @@ class Connector:
         if batch:
             yield batch
 
-    def _lookup_batch(
-        self, prepared: _Prepared, lookup: LookupSpec, batch: list[str]
-    ) -> list[Page]:
+    def _lookup_batch(self, prepared: _Prepared, lookup: LookupSpec, batch: list[str]) -> _Batch:
         joined = lookup.separator.join(batch)
         params = dict(prepared.params)
         path = prepared.op.path
@@ -369,9 +408,27 @@ class Connector:
         else:
             path = path.replace("{id}", quote(joined, safe=","))
         url = self._url(path)
+        batched = _batched(lookup)
         try:
-            return list(self._pages(prepared, url, params))
+            pages = list(self._pages(prepared, url, params))
         except HttpStatusError as exc:
-            if exc.status == 404:
-                return [Page(records=[], url=exc.url, requests=exc.requests)]
-            raise
+            if exc.status != 404:
+                raise
+            if not batched:  # one id at a time: no such id
+                return _Batch([Page(records=[], url=exc.url, requests=exc.requests)], exc.url)
+            raise PermanentError(
+                f"{self.name}.{prepared.op.name}: HTTP 404 for a lookup of {len(batch)} id(s) "
+                f"at {exc.url}: the endpoint does not exist; {_CHECK_ACCOUNT}"
+            ) from None
+        first = pages[0].url if pages else redact(str(url))
+        if not batched:
+            return _Batch(pages, first)
+        wanted = set(batch)
+        id_field = prepared.op.id_field
+        found = sum(
+            1
+            for page in pages
+            for record in page.records
+            if str(get_path(record, id_field)) in wanted
+        )
+        return _Batch(pages, first, asked=len(batch), found=found)

@@ -82,6 +82,8 @@ _EPOCH_MS_THRESHOLD = 1e11  # larger epoch numbers are milliseconds
 _TRUE = frozenset({"true", "1", "yes", "y", "on"})
 _FALSE = frozenset({"false", "0", "no", "n", "off"})
 _REASON_VALUE_CHARS = 60
+MAX_DEFAULTED_VALUES = 20  # distinct unknown values kept per field; the rest are OTHER_VALUES
+OTHER_VALUES = "(other values)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,10 +379,16 @@ def _reader(spec: FieldSpec) -> Callable[[Any, Any], Any]:
     return lambda record, settings: None  # a constant: the value is the field's default
 
 
-def _translator(spec: FieldSpec) -> Callable[[Any], Any]:
-    """A value map as a function: value -> our value (None for a blank value)."""
+def _translator(
+    spec: FieldSpec, on_default: Callable[[str, str], None] | None = None
+) -> Callable[[Any], Any]:
+    """A value map as a function: value -> our value (None for a blank value).
+
+    A value missing from the map becomes `map_default` and is reported to `on_default`
+    (field name, value as text), so that the job can count what it did not recognise."""
     table = {map_key(k): v for k, v in (spec.map or {}).items()}
     unmapped = spec.map_default
+    name = spec.name
 
     def translate(value: Any) -> Any:
         if value.__class__ is str and _blank(value):
@@ -389,13 +397,20 @@ def _translator(spec: FieldSpec) -> Callable[[Any], Any]:
         if key in table:
             return table[key]
         if unmapped is not None:
+            if on_default is not None:
+                on_default(name, key)
             return unmapped
         raise Invalid(f"unmapped value {_show(value)}")
 
     return translate
 
 
-def _field_code(i: int, spec: FieldSpec, namespace: dict[str, Any]) -> list[str]:
+def _field_code(
+    i: int,
+    spec: FieldSpec,
+    namespace: dict[str, Any],
+    on_default: Callable[[str, str], None] | None = None,
+) -> list[str]:
     """Source lines computing column i into `v{i}`; what they use goes into `namespace`.
 
     Order: read (path, expression or constant) -> value map -> coercion (a blank string
@@ -421,7 +436,7 @@ def _field_code(i: int, spec: FieldSpec, namespace: dict[str, Any]) -> list[str]
     else:
         lines.append("v = None")  # a constant: the default below
     if spec.map is not None and constant is None:
-        namespace[f"T{i}"] = _translator(spec)
+        namespace[f"T{i}"] = _translator(spec, on_default)
         lines.append(f"if v is not None: v = T{i}(v)")
     namespace[f"C{i}"] = coerce
     if constant is not None:
@@ -470,6 +485,9 @@ class CompiledMapping:
         self.key = spec.key
         self.columns: tuple[str, ...] = tuple(names)
         self._read_key = _reader(by_name[spec.key])
+        # Values a value map did not know and turned into its `map_default`:
+        # field -> {value as text: count}, at most MAX_DEFAULTED_VALUES values per field.
+        self.defaulted: dict[str, dict[str, int]] = {}
         specs = [by_name[n] for n in names]
         self.source, self._map = self._generate(specs)
         # What a row depends on besides the record: the spec of the written fields and the
@@ -510,7 +528,7 @@ class CompiledMapping:
         body: list[str] = []
         for i, spec in enumerate(specs):
             namespace[f"N{i}"] = spec.name
-            body += [f"field = {i}", *_field_code(i, spec, namespace)]
+            body += [f"field = {i}", *_field_code(i, spec, namespace, self._count_default)]
         body.append("row = {" + ", ".join(f"N{i}: v{i}" for i in range(len(specs))) + "}")
         hashed = sorted((s.name, i) for i, s in enumerate(specs) if s.hash)
         namespace["PREFIX"] = _SORTED_JSON.encode(tuple(name for name, _ in hashed))
@@ -532,6 +550,27 @@ class CompiledMapping:
         self._names = tuple(s.name for s in specs)
         exec(compile(source, f"<mapping {self.name}>", "exec"), namespace)
         return source, namespace["map_record"]
+
+    def _count_default(self, field_name: str, value: str) -> None:
+        values = self.defaulted.setdefault(field_name, {})
+        value = value[:_REASON_VALUE_CHARS]
+        if value not in values and len(values) >= MAX_DEFAULTED_VALUES:
+            value = OTHER_VALUES
+        values[value] = values.get(value, 0) + 1
+
+    @property
+    def defaulted_count(self) -> int:
+        """How many values were unknown to their value map and got its `map_default`."""
+        return sum(sum(values.values()) for values in self.defaulted.values())
+
+    def defaulted_note(self) -> str:
+        """For a log line: "; unknown values given their map_default: status 'x' (3)"."""
+        parts = [
+            f"{name} {value!r} ({count})"
+            for name, values in self.defaulted.items()
+            for value, count in values.items()
+        ]
+        return "; unknown values given their map_default: " + ", ".join(parts) if parts else ""
 
     def __repr__(self) -> str:
         return f"<CompiledMapping {self.name} -> {self.target} {self.columns}>"

@@ -32,7 +32,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -411,7 +411,9 @@ class MockConnector:
     def requests(self) -> int:
         return self._requests
 
-    def list(self, operation: str) -> Iterator[Page]:
+    def list(self, operation: str, params: Mapping[str, Any] | None = None) -> Iterator[Page]:
+        """Every generated record: `params` (a `changed_since` bound) narrow nothing here,
+        so an offline list holds a superset of what changed."""
         op = self._operation(operation)
         if op.mapping is not None:
             generator = mock_generator(self._mapping(op.mapping))

@@ -216,6 +216,20 @@ orders = Table(
     Index("ix_orders_sync", "user_id", "integration_id", "status"),
 )
 
+# The mark of each account's `changed_since` step after its last successful run: the lower
+# bound of its next "changed since" list (runner/sync/since.py). One row per (user, account,
+# sync type, step).
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("account_id", String(36), primary_key=True),  # a supplier or an integration id
+    Column("sync_type", String(32), primary_key=True),
+    Column("step", String(64), primary_key=True),
+    Column("cursor_at", UTCDateTime, nullable=False),  # the next run asks from here
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 activity_logs = Table(
     "activity_logs",
     metadata,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from runner.spec.model import (
     AuthSpec,
     BackoffSpec,
+    ChangedSinceSpec,
     CheckSpec,
     ClassifyRule,
     ConnectorSpec,
@@ -123,12 +124,14 @@ def build_sync_types(data: dict[str, Any]) -> dict[str, SyncTypeSpec]:
         spec = dict(spec)
         stale_after = spec.pop("stale_after", None)
         status_in = spec.pop("status_in", None)
+        status_not_in = spec.pop("status_not_in", None)
         result[name] = SyncTypeSpec(
             name=name,
             **{k: v for k, v in spec.items() if k != "fields"},
             fields=tuple(spec["fields"]),
             stale_after_seconds=parse_duration(stale_after) if stale_after is not None else None,
             status_in=tuple(status_in) if status_in is not None else None,
+            status_not_in=tuple(status_not_in) if status_not_in is not None else None,
         )
     return result
 
@@ -179,7 +182,20 @@ def build_step(data: str | dict[str, Any]) -> StepSpec:
     if isinstance(data, str):
         return StepSpec(operation=data)
     fields = data.get("fields")
-    return StepSpec(**{**data, "fields": tuple(fields) if fields is not None else None})
+    changed = data.get("changed_since")
+    if changed is not None:
+        changed = dict(changed)
+        overlap = changed.pop("overlap", None)
+        if overlap is not None:
+            changed["overlap_seconds"] = parse_duration(overlap)
+        changed = ChangedSinceSpec(**changed)
+    return StepSpec(
+        **{
+            **data,
+            "fields": tuple(fields) if fields is not None else None,
+            "changed_since": changed,
+        }
+    )
 
 
 def build_response(data: dict[str, Any]) -> ResponseSpec:

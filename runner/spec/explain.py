@@ -73,6 +73,9 @@ def _step(step: StepSpec) -> dict[str, Any]:
     result = _without_none(asdict(step))
     if step.fields is not None:
         result["fields"] = list(step.fields)
+    if step.changed_since is not None:
+        changed = result["changed_since"]
+        changed["overlap"] = _duration(changed.pop("overlap_seconds"))
     return result
 
 
@@ -114,6 +117,8 @@ def explain_sync_type(spec: SyncTypeSpec) -> dict[str, Any]:
         result["stale_after"] = _duration(spec.stale_after_seconds)
     if spec.status_in is not None:
         result["status_in"] = list(spec.status_in)
+    if spec.status_not_in is not None:
+        result["status_not_in"] = list(spec.status_not_in)
     result["max_reject_ratio"] = spec.max_reject_ratio
     if spec.on_missing is not None:
         result["on_missing"] = dict(spec.on_missing)

@@ -144,6 +144,21 @@ class OperationSpec:
 
 
 @dataclass(frozen=True)
+class ChangedSinceSpec:
+    """A list step that asks only for records changed since this account's last successful
+    run of the step (runner/sync/since.py): the time goes in query parameter `param`
+    (Shopify `updated_at_min`, WooCommerce `modified_after`), as UTC written with `format`
+    (strftime), `overlap_seconds` earlier. The time is the latest `field` (the record's
+    modification time) listed by that run, or without `field` when the run began. Without a
+    previous run the parameter is left out and the list holds everything."""
+
+    param: str
+    field: str | None = None
+    format: str = "%Y-%m-%dT%H:%M:%S+00:00"
+    overlap_seconds: int = 600
+
+
+@dataclass(frozen=True)
 class StepSpec:
     """One step of a sync type for one connector.
 
@@ -158,6 +173,7 @@ class StepSpec:
     ids_from: str | None = None
     fields: tuple[str, ...] | None = None
     max_reject_ratio: float | None = None  # overrides the sync type's threshold
+    changed_since: ChangedSinceSpec | None = None  # a list of what changed since the last run
 
 
 @dataclass(frozen=True)
@@ -263,6 +279,7 @@ class SyncTypeSpec:
     creates_rows: bool = False
     stale_after_seconds: int | None = None  # lookups select rows last synced before this
     status_in: tuple[str, ...] | None = None  # lookups select rows in these statuses
+    status_not_in: tuple[str, ...] | None = None  # ... and not in these (final statuses)
     max_reject_ratio: float = 0.2
     on_missing: dict[str, Any] | None = None  # values for rows a full listing lacked
     max_missing_ratio: float = 0.2  # the largest share of rows on_missing may change

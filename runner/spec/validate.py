@@ -870,6 +870,12 @@ class _Checker:
                     f"ids_from feeds a lookup, but operation '{op_name}' "
                     "is a list (add lookup: to it)",
                 )
+        if step.get("changed_since") is not None and "lookup" in op:
+            self.add(
+                doc,
+                (*path, "changed_since"),
+                f"changed_since filters a list, but operation '{op_name}' is a lookup",
+            )
         mapping_name = step.get("mapping") or op.get("mapping")
         if mapping_name is None:
             self.add(

@@ -7,7 +7,7 @@ that the account's connector spec declares for the sync type:
 - a list step streams the operation's pages;
 - a lookup step fans known ids out over `Connector.lookup`: the ids come from streaming its
   `ids_from` list operation, or from the known rows selected by `runner.sync.select`
-  (products not synced for `stale_after`, orders in `status_in`);
+  (products not synced for `stale_after`, orders not in a final status);
 - the first step of a sync type that creates rows upserts; every other step updates only
   its own columns on rows that already exist (`runner.db.write`).
 
@@ -75,6 +75,7 @@ from runner.sync.accounts import AccountRow, live_connector, load_accounts
 from runner.sync.delist import apply_on_missing
 from runner.sync.diff import DiffReport, DiffSink
 from runner.sync.select import known_keys
+from runner.sync.since import ChangedSince
 
 log = logging.getLogger("sync_runner.sync")
 
@@ -85,7 +86,7 @@ GC_YOUNG = 50_000  # the collector's young threshold
 SWITCH_INTERVAL = 0.001  # seconds a thread holds the GIL before it must offer it
 ANALYZE_AFTER_ROWS = 1000  # inserted rows before the first statistics refresh
 COUNT_KEYS = ("fetched", "inserted", "updated", "unchanged", "unmatched", "duplicates")
-COUNT_KEYS += ("rejected", "requests")
+COUNT_KEYS += ("rejected", "defaulted", "requests")
 
 
 @dataclass(frozen=True)
@@ -531,6 +532,18 @@ class _Sync:
         # SQLite works inside this process: a second thread would only contend for the GIL.
         writer = _Writer(sink.flush, background=self.engine.dialect.name != "sqlite")
         counts = writer.counts
+        changes = None
+        if step.changed_since is not None:
+            changes = ChangedSince(
+                self.engine,
+                step.changed_since,
+                user_id=self.request.user_id,
+                account_id=account.id,
+                sync_type=self.request.sync_type,
+                step=name,
+                began=self.clock.now(),
+            )
+        narrow = changes.params if changes is not None else {}
         fetched = rejected = pages = 0
         rows: list[dict[str, Any]] = []
         rejects: list[dict[str, Any]] = []
@@ -553,11 +566,13 @@ class _Sync:
         def mapped_pages() -> Iterator[tuple[int, list[dict[str, Any]], list[Reject], Any]]:
             # Runs on the fetch thread, so that its work overlaps the database's. With a
             # source filter it only hashes the records: the step maps those that changed.
-            for page in self._pages(account, spec, connector, op.name, step):
+            for page in self._pages(account, spec, connector, op.name, step, narrow):
                 records = page.records
                 self.progress.expect(
                     label, getattr(page, "total_records", None), getattr(page, "total_pages", None)
                 )
+                if changes is not None:
+                    changes.see(records)
                 if source_filter is not None:
                     keys, digests = mapping.source_hashes(records)
                     if seen is not None:
@@ -581,10 +596,14 @@ class _Sync:
                 "mapping": mapping_name,
                 "mode": "upsert" if upsert else "update",
                 "status": status,
+                **({"changed_since": narrow} if changes is not None else {}),
                 "fetched": fetched,
                 **counts.as_dict(),
                 "unchanged": counts.unchanged + (source_filter.skipped if source_filter else 0),
                 "rejected": rejected,
+                # values a value map did not know, given its `map_default` (not rejected)
+                "defaulted": mapping.defaulted_count,
+                **({"defaulted_values": mapping.defaulted} if mapping.defaulted else {}),
                 "requests": connector.requests - requests_before,
                 "seconds": round(time.perf_counter() - started, 3),
             }
@@ -633,10 +652,12 @@ class _Sync:
         result = summary("ok")
         if seen is not None and sync_type.on_missing:
             result["on_missing"] = self._on_missing(account, name, seen)
+        if changes is not None and not self.request.dry_run:
+            changes.save(now=self.clock.now())
         self._log(
             logging.INFO,
             "step.finished",
-            f"{label} finished",
+            f"{label} finished{mapping.defaulted_note()}",
             account=account,
             step=name,
             counts={k: result[k] for k in (*COUNT_KEYS, "seconds")},
@@ -679,12 +700,19 @@ class _Sync:
         return outcome.as_dict()
 
     def _pages(
-        self, account: AccountRow, spec: ConnectorSpec, connector: Any, op_name: str, step: StepSpec
+        self,
+        account: AccountRow,
+        spec: ConnectorSpec,
+        connector: Any,
+        op_name: str,
+        step: StepSpec,
+        params: Mapping[str, str] | None = None,
     ) -> Iterator[Any]:
-        """The step's pages: a list, or lookups fed by `ids_from` or by the known rows."""
+        """The step's pages: a list (with `params` on its first request), or lookups fed by
+        `ids_from` or by the known rows."""
         op = spec.operations[op_name]
         if op.kind != "lookup":
-            yield from connector.list(op_name)
+            yield from connector.list(op_name, params)
             return
         if step.ids_from:
             # The list streams while its ids' lookups are in flight (the connector's client
@@ -707,6 +735,7 @@ class _Sync:
             scope_id=account.id,
             synced_before=synced_before,
             status_in=sync_type.status_in,
+            status_not_in=sync_type.status_not_in,
         )
 
     # -- records, logs ------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 `inventory_update` and `price_update` look up the user's products of one supplier that were
 last synced before a cutoff (never synced counts as stale); `order_sync` looks up the orders
-of one integration whose status is in the sync type's `status_in`. Each chunk is one short
+of one integration whose status is in the sync type's `status_in` and not in its
+`status_not_in` (the final statuses). Each chunk is one short
 read transaction ordered by the key (which the unique index serves), so memory stays flat
 and a writer is never blocked for long; rows the writer marks as checked meanwhile are
 simply behind the cursor.
@@ -29,12 +30,14 @@ def known_keys(
     scope_id: str,
     synced_before: datetime | None = None,
     status_in: Sequence[str] | None = None,
+    status_not_in: Sequence[str] | None = None,
     chunk_size: int = DEFAULT_CHUNK,
 ) -> Iterator[list[str]]:
     """Yield lists of at most `chunk_size` keys of this user's rows in one scope.
 
     `synced_before`: only rows never synced or last synced before it (None: every row).
     `status_in`: only rows whose status is one of these (None: any status).
+    `status_not_in`: only rows whose status is none of these (None: any status).
     """
     table = target.table
     key = table.c[target.key_column]
@@ -45,6 +48,8 @@ def known_keys(
         )
     if status_in is not None:
         stmt = stmt.where(table.c.status.in_(list(status_in)))
+    if status_not_in is not None:
+        stmt = stmt.where(table.c.status.not_in(list(status_not_in)))
     stmt = stmt.order_by(key).limit(chunk_size)
     after: str | None = None
     while True:

@@ -23,9 +23,7 @@ def _indexes(engine) -> dict[str, dict]:
     found = {}
     with engine.connect() as conn:
         inspector = inspect(conn)
-        for table in metadata.tables:
-            if not inspector.has_table(table):  # a later revision's table, after a downgrade
-                continue
+        for table in set(metadata.tables) & set(inspector.get_table_names()):
             for index in inspector.get_indexes(table):
                 found[index["name"]] = index
     return found
@@ -66,8 +64,7 @@ def _collations(engine) -> dict[tuple[str, str], str | None]:
         inspector = inspect(conn)
         return {
             (table, column["name"]): column["type"].collation
-            for table in metadata.tables
-            if inspector.has_table(table)  # tables of later revisions are absent after a downgrade
+            for table in set(metadata.tables) & set(inspector.get_table_names())  # at this revision
             for column in inspector.get_columns(table)
             if hasattr(column["type"], "collation")
         }

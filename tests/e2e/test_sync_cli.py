@@ -54,7 +54,7 @@ def test_demo_on_a_fresh_database_twice(blank_db_url):
     } | {("order_sync", "shopify"), ("order_sync", "woocommerce")}
     assert all(row[2] == "ok" for row in table.values())
     assert table[("supplier_api", "bigbuy")][3:5] == ["160", "40"]  # fetched, inserted
-    assert table[("order_sync", "shopify")][3] == "12"
+    assert table[("order_sync", "shopify")][3] == "24"  # 12 looked up + 12 in the changed list
     assert "70 products, 24 orders" in first.stdout
 
     second = cli("demo", "--database-url", blank_db_url)

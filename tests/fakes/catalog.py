@@ -322,45 +322,90 @@ def shopify_id(index: int) -> int:
     return 5601234567890 + index
 
 
+# Carriers as Shopify and the Shipment Tracking plugins name them, with their tracking URLs.
+CARRIERS = (
+    ("Correos Express", "correos-express", "https://s.correosexpress.com/c?n={}"),
+    ("SEUR", "seur", "https://www.seur.com/livetracking/?segOnlineIdentificador={}"),
+    ("DHL Parcel", "dhl", "https://www.dhl.com/es-es/home/tracking.html?tracking-id={}"),
+)
+SHIPMENT_STATUSES = (
+    None, "confirmed", "in_transit", "in_transit", "out_for_delivery", "delivered", "delivered",
+    "delivered", "failure",
+)  # fmt: skip
+
+
+def shopify_fulfillment(
+    order_id: int,
+    number: int,
+    when: datetime,
+    *,
+    status: str = "success",
+    shipment_status: str | None = "in_transit",
+    carrier: int = 0,
+    tracking: str | None = None,
+) -> dict:
+    """One fulfillment (one parcel) as the Admin REST API returns it."""
+    company, _, url = CARRIERS[carrier % len(CARRIERS)]
+    tracking = tracking if tracking is not None else f"CX{order_id % 10**9:09d}{number}ES"
+    return {
+        "id": 4801234560000 + (order_id % 10**6) * 10 + number,
+        "order_id": order_id,
+        "status": status,
+        "created_at": _offset_time(when),
+        "updated_at": _offset_time(when),
+        "service": "manual",
+        "shipment_status": shipment_status,
+        "tracking_company": company,
+        "tracking_number": tracking,
+        "tracking_numbers": [tracking],
+        "tracking_url": url.format(tracking),
+        "tracking_urls": [url.format(tracking)],
+        "line_items": [],
+    }
+
+
 def shopify_order(seed: int, index: int) -> dict:
+    """An order as `orders.json` returns it: one fulfillment per parcel, oldest first; a
+    parcel may be cancelled (a wrong label), and an order may be only partly fulfilled."""
     r = rng("shopify", seed, index)
     order_id = shopify_id(index)
     updated = EPOCH - timedelta(seconds=index * 3600 + r.randint(0, 3000))
     cancelled = r.random() < 0.1
-    financial = (
-        "refunded"
-        if cancelled
-        else r.choice(["paid", "paid", "pending", "authorized", "partially_refunded"])
-    )
-    fulfilled = not cancelled and r.random() < 0.5
-    fulfillments = []
-    if fulfilled:
-        number = f"CX{r.randint(10**8, 10**9 - 1)}ES"
-        fulfillments.append(
-            {
-                "id": 4801234567000 + index,
-                "order_id": order_id,
-                "status": "success",
-                "created_at": _offset_time(updated),
-                "updated_at": _offset_time(updated),
-                "service": "manual",
-                "shipment_status": r.choice(["in_transit", "delivered", None]),
-                "tracking_company": "Correos Express",
-                "tracking_number": number,
-                "tracking_numbers": [number],
-                "tracking_url": f"https://s.correosexpress.com/c?n={number}",
-                "tracking_urls": [f"https://s.correosexpress.com/c?n={number}"],
-            }
+    if cancelled:
+        financial = r.choice(["refunded", "refunded", "voided"])
+    else:
+        financial = r.choice(
+            ["paid", "paid", "paid", "pending", "authorized", "partially_refunded", "refunded"]
         )
+    fulfillments = []
+    parcels = (
+        0 if cancelled or financial in ("pending", "authorized") else r.choice([0, 1, 1, 2, 3])
+    )
+    for number in range(parcels):
+        status = "cancelled" if r.random() < 0.2 else "success"
+        fulfillments.append(
+            shopify_fulfillment(
+                order_id,
+                number,
+                updated - timedelta(hours=parcels - number),
+                status=status,
+                shipment_status=r.choice(SHIPMENT_STATUSES),
+                carrier=r.randrange(len(CARRIERS)),
+            )
+        )
+    live = [f for f in fulfillments if f["status"] == "success"]
+    fulfillment = ("fulfilled" if r.random() < 0.7 else "partial") if live else None
     return {
         "id": order_id,
         "name": f"#{1001 + index}",
         "updated_at": _offset_time(updated),
         "financial_status": financial,
-        "fulfillment_status": "fulfilled" if fulfilled else None,
+        "fulfillment_status": fulfillment,
         "cancelled_at": _offset_time(updated) if cancelled else None,
         "cancel_reason": "customer" if cancelled else None,
-        "closed_at": _offset_time(updated) if fulfilled and r.random() < 0.5 else None,
+        "closed_at": _offset_time(updated)
+        if fulfillment == "fulfilled" and r.random() < 0.5
+        else None,
         "fulfillments": fulfillments,
     }
 
@@ -369,33 +414,59 @@ def woocommerce_id(index: int) -> int:
     return 727 + index
 
 
+# Core statuses, the Advanced Shipment Tracking plugin's two, and a shop's custom status.
+WOOCOMMERCE_STATUSES = (
+    "processing", "processing", "completed", "completed", "on-hold", "pending", "cancelled",
+    "refunded", "failed", "delivered", "partial-shipped", "awaiting-pickup",
+)  # fmt: skip
+TRACKING_META = "_wc_shipment_tracking_items"
+CUSTOM_CARRIER = ("Mensajería Local", "https://track.mensajeria.example/?n={}")
+
+
+def woocommerce_tracking_item(
+    number: str, shipped: int | str, *, carrier: int = 0, tracking_id: str = "t0"
+) -> dict:
+    """One item of `_wc_shipment_tracking_items`: a known provider by its slug (the plugin
+    builds the link itself, `custom_tracking_link` stays empty), or, for `carrier` past the
+    known ones, a custom provider by name with its own link."""
+    if carrier < len(CARRIERS):
+        provider, custom, link = CARRIERS[carrier][1], "", ""
+    else:
+        provider, custom, link = "", CUSTOM_CARRIER[0], CUSTOM_CARRIER[1].format(number)
+    return {
+        "tracking_provider": provider,
+        "custom_tracking_provider": custom,
+        "custom_tracking_link": link,
+        "tracking_number": number,
+        "date_shipped": shipped,
+        "tracking_id": tracking_id,
+    }
+
+
 def woocommerce_order(seed: int, index: int) -> dict:
     r = rng("woocommerce", seed, index)
     created = EPOCH - timedelta(seconds=index * 5400 + r.randint(0, 3000))
     modified = created + timedelta(seconds=r.randint(0, 86400))
-    status = r.choice(["processing", "processing", "completed", "on-hold", "pending", "cancelled"])
+    status = r.choice(WOOCOMMERCE_STATUSES)
     name, _, _ = _name(rng("woocommerce-item", seed, index))
     price = round(r.uniform(5, 150), 2)
     tax = round(price * 0.21, 2)
     shipping = r.choice([0.0, 4.95])
     meta = []
-    if status == "completed":
-        meta.append(
-            {
-                "id": 13000 + index,
-                "key": "_wc_shipment_tracking_items",
-                "value": [
-                    {
-                        "tracking_provider": "correos-express",
-                        "custom_tracking_provider": "",
-                        "custom_tracking_link": "",
-                        "tracking_number": f"CX{r.randint(10**8, 10**9 - 1)}ES",
-                        "date_shipped": int(modified.timestamp()),
-                        "tracking_id": f"{r.getrandbits(40):010x}",
-                    }
-                ],
-            }
-        )
+    if status in ("completed", "delivered", "partial-shipped", "refunded"):
+        parcels = r.choice([1, 1, 1, 2])
+        items = [
+            woocommerce_tracking_item(
+                f"CX{r.randint(10**8, 10**9 - 1)}ES",
+                # the plugins store it as wc_clean(strtotime(...)): epoch seconds as text
+                str(int(modified.timestamp()) - 86400 * (parcels - number)),
+                carrier=r.randrange(len(CARRIERS) + 1),
+                tracking_id=f"{r.getrandbits(40):010x}",
+            )
+            for number in range(parcels)
+        ]
+        r.shuffle(items)  # the plugin keeps them in the order they were added, not by date
+        meta.append({"id": 13000 + index, "key": TRACKING_META, "value": items})
 
     def local(when: datetime | None) -> str | None:
         return None if when is None else (when + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
@@ -403,7 +474,7 @@ def woocommerce_order(seed: int, index: int) -> dict:
     def gmt(when: datetime | None) -> str | None:
         return None if when is None else when.strftime("%Y-%m-%dT%H:%M:%S")
 
-    completed = modified if status == "completed" else None
+    completed = modified if status in ("completed", "delivered") else None
     return {
         "id": woocommerce_id(index),
         "parent_id": 0,

@@ -18,9 +18,9 @@ server it started is stopped at the end of the test.
 - `aliexpress_server(products=, seed=, app_key=, app_secret=, access_token=)`; `.base_url` is
   the gateway root (the spec's operations use the path `/sync`).
 - `shopify_server(orders=, seed=, access_token=, bucket=)`; `.base_url` is the shop URL
-  (`integration.shop_url`).
-- `woocommerce_server(orders=, seed=, consumer_key=, consumer_secret=, drops_authorization=)`;
-  `.base_url` is the shop URL.
+  (`integration.shop_url`); `.set_order(order)` adds or changes an order.
+- `woocommerce_server(orders=, seed=, consumer_key=, consumer_secret=, drops_authorization=,
+  pretty_permalinks=)`; `.base_url` is the shop URL; `.set_order(order)` as above.
 - `generic_server(items=, auth=)`: the kinds no bundled API uses (see tests.fakes.generic).
 
 `fake_account(server, **settings)` (a plain function) turns a started server into the

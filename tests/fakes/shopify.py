@@ -4,7 +4,8 @@
   `{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}`.
 - `GET /admin/api/2024-10/orders.json` -> `{"orders": [...]}`, newest id first; filters
   `status` (open | closed | cancelled | any; default open), `ids`, `since_id`,
-  `updated_at_min`, `fields`, `limit` (default 50, max 250).
+  `updated_at_min` (updated at or after, any ISO 8601 offset), `fields`, `limit` (default
+  50, max 250). `set_order` adds or replaces an order, as a shop changing it would.
 - Cursor pagination in the `Link` header (`rel="next"`, `rel="previous"`) with an opaque
   `page_info`; on a `page_info` request only `limit` and `fields` may be sent, anything else
   answers 400 `{"errors":"<param> cannot be passed when page_info is present"}`.
@@ -23,6 +24,7 @@ import json
 import re
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -35,6 +37,12 @@ THROTTLED = (
     "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted "
     "service."
 )
+
+
+def _when(text: str) -> datetime:
+    """An ISO 8601 time with its offset (a naive one is taken as UTC) as an aware datetime."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _encode(state: dict) -> str:
@@ -63,6 +71,7 @@ class ShopifyServer(FakeServer):
         self.seed = seed
         self.access_token = access_token
         self.bucket = bucket
+        self.changed: dict[int, dict] = {}  # orders added or edited since the start
         self._level = 0.0
         self._leak_at = time.monotonic()
         self._bucket_lock = threading.Lock()
@@ -73,7 +82,15 @@ class ShopifyServer(FakeServer):
         return super().base_url
 
     def _all(self) -> list[dict]:
-        return [catalog.shopify_order(self.seed, i) for i in range(self.orders)]
+        generated = {
+            o["id"]: o for o in (catalog.shopify_order(self.seed, i) for i in range(self.orders))
+        }
+        return list({**generated, **self.changed}.values())
+
+    def set_order(self, order: dict) -> None:
+        """Add or replace an order (the shop changed it): set its `updated_at` to when, as
+        Shopify does on every change, so that `updated_at_min` finds it."""
+        self.changed[order["id"]] = order
 
     # -- API -----------------------------------------------------------------------------------
 
@@ -126,6 +143,10 @@ class ShopifyServer(FakeServer):
             filters, after = state["filters"], state["last_id"]
         else:
             filters = {k: v for k, v in query.items() if k not in ("limit", "fields")}
+            try:
+                _when(filters.get("updated_at_min") or "2000-01-01T00:00:00Z")
+            except ValueError:
+                return Reply(400, {"errors": {"updated_at_min": ["is invalid"]}}, headers)
         orders = [o for o in self._all() if self._matches(o, filters)]
         orders.sort(key=lambda o: o["id"], reverse=True)
         if after is not None:
@@ -156,7 +177,9 @@ class ShopifyServer(FakeServer):
             return False
         if "since_id" in filters and order["id"] <= int(filters["since_id"]):
             return False
-        return not ("updated_at_min" in filters and order["updated_at"] < filters["updated_at_min"])
+        if "updated_at_min" in filters:
+            return _when(order["updated_at"]) >= _when(filters["updated_at_min"])
+        return True
 
     # -- rate limit ----------------------------------------------------------------------------
 

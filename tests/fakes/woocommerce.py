@@ -8,9 +8,12 @@
   invalid.").
 - `GET /wp-json/wc/v3/orders`: bare array, newest first; `page` (1-based), `per_page`
   (default 10; outside 1..100 -> 400 `rest_invalid_param` with the exact WordPress body),
-  `status` (comma list, default any), `include` (comma ids), `modified_after`,
-  `dates_are_gmt`. Headers `X-WP-Total`, `X-WP-TotalPages` and `Link` (next, prev, first,
-  last); a page past the end is `[]` with the same totals.
+  `status` (comma list, default any), `include` (comma ids), `modified_after` (modified
+  strictly after), `dates_are_gmt`. `set_order` adds or replaces an order.
+  Headers `X-WP-Total`, `X-WP-TotalPages` and `Link` (next, prev, first, last); a page
+  past the end is `[]` with the same totals.
+- `pretty_permalinks=False`: WordPress with plain permalinks has no `/wp-json/` route; every
+  such URL answers the theme's HTML 404 page (the API lives at `/?rest_route=/wc/v3/...`).
 - `GET /wp-json/wc/v3/orders/{id}` or 404 `woocommerce_rest_shop_order_invalid_id`.
 
 Standalone: `python -m tests.fakes.woocommerce --port 8753 --orders 300`.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -38,6 +42,18 @@ PER_PAGE_ERROR = {
 }
 
 
+NOT_FOUND_PAGE = (
+    '<!DOCTYPE html><html lang="es"><head><title>Página no encontrada</title></head>'
+    '<body class="error404"><h1>Vaya, no se ha podido encontrar esa página.</h1></body></html>'
+)
+
+
+def _naive(text: str) -> datetime:
+    """A WordPress date as a naive datetime (an offset, if any, is converted to UTC)."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
 def _error(status: int, code: str, message: str) -> Reply:
     return Reply(status, {"code": code, "message": message, "data": {"status": status}})
 
@@ -53,6 +69,7 @@ class WooCommerceServer(FakeServer):
         consumer_key: str = "ck_test_key",
         consumer_secret: str = "cs_test_secret",
         drops_authorization: bool = False,
+        pretty_permalinks: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -61,6 +78,8 @@ class WooCommerceServer(FakeServer):
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
         self.drops_authorization = drops_authorization
+        self.pretty_permalinks = pretty_permalinks
+        self.changed: dict[int, dict] = {}  # orders added or edited since the start
 
     @property
     def base_url(self) -> str:
@@ -68,7 +87,15 @@ class WooCommerceServer(FakeServer):
         return super().base_url
 
     def _all(self) -> list[dict]:
-        return [catalog.woocommerce_order(self.seed, i) for i in range(self.orders)]
+        generated = {
+            o["id"]: o
+            for o in (catalog.woocommerce_order(self.seed, i) for i in range(self.orders))
+        }
+        return list({**generated, **self.changed}.values())
+
+    def set_order(self, order: dict) -> None:
+        """Add or replace an order (the shop changed it; set its `date_modified_gmt`)."""
+        self.changed[order["id"]] = order
 
     def _credentials(self, request: Request) -> tuple[str, str] | None:
         header = request.headers.get("authorization", "")
@@ -85,6 +112,8 @@ class WooCommerceServer(FakeServer):
     # -- API -----------------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Reply:
+        if not self.pretty_permalinks and request.path.startswith("/wp-json/"):
+            return Reply(404, NOT_FOUND_PAGE, content_type="text/html; charset=UTF-8")
         pair = self._credentials(request)
         if pair is None:
             return _error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
@@ -126,7 +155,11 @@ class WooCommerceServer(FakeServer):
             orders = [o for o in orders if o["id"] in ids]
         if query.get("modified_after"):
             key = "date_modified_gmt" if query.get("dates_are_gmt") == "true" else "date_modified"
-            orders = [o for o in orders if o[key] > query["modified_after"]]
+            try:
+                after = _naive(query["modified_after"])
+            except ValueError:
+                return _error(400, "rest_invalid_param", "Invalid parameter(s): modified_after")
+            orders = [o for o in orders if _naive(o[key]) > after]
         orders.sort(key=lambda o: o["id"], reverse=True)
         total = len(orders)
         pages = (total + per_page - 1) // per_page

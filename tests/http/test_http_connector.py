@@ -93,6 +93,36 @@ def test_lookup_in_batches_joined_by_the_separator(generic_server):
     assert batches == ["1,2,3,4", "5,6,7,8", "9,10"]
 
 
+def _batched(server, path: str = "/items"):
+    return generic_spec(
+        server.base_url,
+        items={"path": path, "records": "data", "lookup": {"id_param": "ids", "batch_size": 4}},
+    )
+
+
+def test_a_batched_lookup_that_finds_none_of_its_ids_is_an_error(generic_server):
+    server = generic_server(items=5)
+    with Connector(_batched(server), Account("a", {}, {})) as connector:
+        # some ids found: the missing ones are simply not there
+        pages = list(connector.lookup("items", ["1", "2", "77", "78"]))
+        assert sorted(r["id"] for p in pages for r in p.records) == [1, 2]
+        # a last batch of one id not found, after batches that found some: fine as well
+        pages = list(connector.lookup("items", ["1", "2", "3", "4", "80"]))
+        assert sorted(r["id"] for p in pages for r in p.records) == [1, 2, 3, 4]
+        with pytest.raises(PermanentError) as error:
+            list(connector.lookup("items", ["76", "77", "78", "79", "80"]))
+    message = str(error.value)
+    assert "generic.items: a lookup of 5 id(s) (one request: http://" in message
+    assert "found none of them; check the account's URL" in message
+
+
+def test_a_batched_lookup_answered_by_404_is_an_error(generic_server):
+    server = generic_server(items=5)
+    connector = Connector(_batched(server, "/no-such-route"), Account("a", {}, {}))
+    with connector, pytest.raises(PermanentError, match=r"HTTP 404 for a lookup of 2 id\(s\)"):
+        list(connector.lookup("items", ["1", "2"]))
+
+
 def test_lookup_concurrency_is_bounded(generic_server):
     server = generic_server(items=8)
     server.faults.slow(0.1, times=8)

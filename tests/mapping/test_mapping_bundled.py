@@ -160,7 +160,7 @@ def test_woocommerce_order_examples():
     first, second = rows
     assert (first["platform_order_id"], first["status"], first["tracking_number"]) == (
         "727",
-        "delivered",
+        "shipped",  # completed: handed to the carrier, not yet with the buyer
         "CX123456789ES",
     )
     assert (first["carrier"], first["tracking_url"]) == ("correos-express", None)
@@ -169,8 +169,11 @@ def test_woocommerce_order_examples():
         None,
         None,
     )
-    bad = compiled("woocommerce_order").map({"id": 9, "status": "checkout-draft"})
-    assert (bad.field, bad.reason) == ("status", "unmapped value 'checkout-draft'")
+    mapping = compiled("woocommerce_order")
+    custom = mapping.map({"id": 9, "status": "awaiting-pickup", "meta_data": []})
+    assert custom["status"] == "processing"  # a custom status: the declared default, no reject
+    assert mapping.defaulted == {"status": {"awaiting-pickup": 1}}
+    assert mapping.defaulted_count == 1
 
 
 # ---------------------------------------------------------------------------------------------

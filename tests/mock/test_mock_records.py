@@ -125,7 +125,9 @@ def test_orders_cover_several_statuses_and_carry_tracking_when_shipped(name):
     assert len({row["status"] for row in rows}) >= 3
     tracked = [row for row in rows if row["tracking_number"]]
     assert tracked and all(row["carrier"] for row in tracked)
-    assert all(row["status"] in ("shipped", "delivered", "processing") for row in tracked)
+    # refunded: a parcel went out, then the money came back; the tracking stays
+    shipped = ("shipped", "delivered", "processing", "refunded")
+    assert all(row["status"] in shipped for row in tracked)
 
 
 def test_bigbuy_mocks_share_their_ids_so_steps_join():

@@ -45,7 +45,12 @@ def test_bundled_specs_load_into_the_model():
     step = specs.suppliers["aliexpress"].syncs["supplier_api"][0]
     assert step.operation == "product" and step.ids_from == "feed_items"
     assert specs.sync_types["inventory_update"].stale_after_seconds == 24 * 3600
-    assert specs.sync_types["order_sync"].status_in == ("pending", "processing", "shipped")
+    assert specs.sync_types["order_sync"].status_not_in == (
+        "delivered",
+        "cancelled",
+        "refunded",
+        "failed",
+    )
     assert specs.runner.database_url == "sqlite:///sync-runner.db"
     assert specs.connector("shopify").kind == "marketplace"
     mapping = specs.mappings["shopify_order"]

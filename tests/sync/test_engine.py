@@ -19,11 +19,8 @@ from tests.fakes import catalog
 from tests.sync.support import (
     T0,
     EditedBigBuy,
-    add_integration,
-    add_orders,
     add_supplier,
     count,
-    orders_of,
     products_of,
 )
 
@@ -129,71 +126,6 @@ def test_aliexpress_prices_come_from_the_detail_call(engine, specs, aliexpress):
     clock.advance(hours=25)
     stale = sync(engine, specs, "inventory_update", clock=clock)
     assert counts(step(stale, "ae", "product")) == (12, 0, 0, 12, 0)
-
-
-def expected_shopify(specs, order):
-    status_map = next(f.map for f in specs.mappings["shopify_order"].fields if f.name == "status")
-    if order["cancelled_at"]:
-        raw = "cancelled"
-    elif any(f["shipment_status"] == "delivered" for f in order["fulfillments"]):
-        raw = "delivered"
-    else:
-        raw = order["fulfillment_status"] or order["financial_status"]
-    last = order["fulfillments"][-1] if order["fulfillments"] else {}
-    return status_map[raw], last.get("tracking_number"), last.get("tracking_company")
-
-
-def expected_woocommerce(specs, order):
-    status_map = next(
-        f.map for f in specs.mappings["woocommerce_order"].fields if f.name == "status"
-    )
-    items = [m["value"] for m in order["meta_data"] if m["key"] == "_wc_shipment_tracking_items"]
-    last = items[0][-1] if items else {}
-    return status_map[order["status"]], last.get("tracking_number"), last.get("tracking_provider")
-
-
-def test_orders_move_to_the_mapped_status_with_tracking(engine, specs, shopify, woocommerce):
-    add_integration(engine, "shop", "shopify", shopify.base_url)
-    add_integration(engine, "woo", "woocommerce", woocommerce.base_url)
-    shop_ids = [catalog.shopify_id(i) for i in range(12)]
-    woo_ids = [catalog.woocommerce_id(i) for i in range(20)]
-    add_orders(engine, "shop", shop_ids[:10])
-    add_orders(engine, "shop", shop_ids[10:], status="delivered")  # not selected
-    add_orders(engine, "woo", woo_ids, status="processing")
-    add_orders(engine, "shop", shop_ids, user_id="user-b")  # same ids, another user
-
-    result = sync(engine, specs, "order_sync")
-    assert step(result, "shop", "orders")["fetched"] == 10
-    assert step(result, "shop", "orders")["requests"] == 1  # one batched lookup (ids=...)
-    assert step(result, "woo", "orders")["fetched"] == 20
-
-    got = orders_of(engine, "shop")
-    for index in range(10):
-        row = got[str(shop_ids[index])]
-        status, number, carrier = expected_shopify(specs, catalog.shopify_order(0, index))
-        assert (row.status, row.tracking_number, row.carrier) == (status, number, carrier)
-    assert {got[str(i)].status for i in shop_ids[10:]} == {"delivered"}
-    assert all(
-        r.updated_at == T0
-        for r in got.values()
-        if r.platform_order_id in {str(i) for i in shop_ids[10:]}
-    )
-    tracked = [r for r in got.values() if r.tracking_number]
-    assert tracked and all(r.tracking_url.endswith(r.tracking_number) for r in tracked)
-
-    woo = orders_of(engine, "woo")
-    for index in range(20):
-        row = woo[str(woo_ids[index])]
-        expected = expected_woocommerce(specs, catalog.woocommerce_order(0, index))
-        assert (row.status, row.tracking_number, row.carrier) == expected
-    assert any(r.status == "delivered" and r.tracking_number for r in woo.values())
-
-    other = orders_of(engine, "shop", user_id="user-b")
-    assert {r.status for r in other.values()} == {"pending"}
-    assert all(r.updated_at == T0 for r in other.values())
-
-    again = sync(engine, specs, "order_sync")
-    assert again["totals"]["updated"] == 0
 
 
 def test_a_job_never_touches_another_users_rows(engine, specs, start_server):

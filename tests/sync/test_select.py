@@ -88,3 +88,18 @@ def test_orders_by_status(engine):
         for k in chunk
     ]
     assert keys == ["700", "701", "702", "705", "706", "707"]
+    # order_sync's selection: every status but the final ones, an unknown one included
+    with engine.begin() as conn:
+        conn.execute(
+            orders.update()
+            .where(orders.c.platform_order_id == "704", orders.c.user_id == "u1")
+            .values(status="on_hold")
+        )
+    not_final = known_keys(
+        engine,
+        TARGETS["orders"],
+        user_id="u1",
+        scope_id="i1",
+        status_not_in=("delivered", "cancelled", "refunded", "failed"),
+    )
+    assert [k for chunk in not_final for k in chunk] == [*keys[:3], "704", *keys[3:]]
