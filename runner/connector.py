@@ -18,6 +18,11 @@ Account settings the connector reads (all optional):
   waits raise `RetryLater` and the queue defers the job. Default 120.
 - `max_response_bytes`: the response size cap. Default 256 MiB.
 
+A feed operation (`format: csv | xml | jsonl`) is one file read by `runner.feeds.fetch`:
+`list` yields its records in chunks as pages (malformed rows in `Page.rejects`), or raises
+`FeedUnchanged` when the feed did not change since the state in `feed_state` (a
+`FeedStateStore`); `commit_feed(op)` saves the new state once the step's writes are done.
+
 Errors out of `list`/`lookup`: `TransientError` (retry budget spent), `RetryLater`,
 `PermanentError` (401/403, 4xx, a broken response contract, a pagination guard). A 404 on a
 lookup means "no such id" and yields an empty page.
@@ -31,14 +36,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 from jinja2 import TemplateError
 
 from runner.errors import PermanentError
+from runner.feeds.fetch import FeedRead
 from runner.http.auth import Auth, AuthContext, Call, create_auth
 from runner.http.client import MAX_BODY_BYTES, MAX_WAIT_SECONDS, HttpClient, HttpStatusError
 from runner.http.paginate import PageRequest, default_fingerprint, walk
@@ -48,6 +54,9 @@ from runner.paths import get_path
 from runner.redact import SECRETS, redact
 from runner.spec.model import AuthSpec, ConnectorSpec, LookupSpec, OperationSpec, RateLimitSpec
 from runner.templating import compile_template, is_template
+
+if TYPE_CHECKING:
+    from runner.feeds.state import FeedState, FeedStateStore
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ class Page:
     records: list
     url: str  # redacted
     requests: int  # HTTP requests this page took, retries included
+    rejects: list = field(default_factory=list)  # a feed's malformed rows (mapping.Reject)
 
 
 @dataclass
@@ -97,8 +107,11 @@ class Connector:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
+        feed_state: FeedStateStore | None = None,
     ) -> None:
         self.spec = spec
+        self._feed_state = feed_state  # feeds: what the last complete sync saw
+        self._feed_done: dict[str, FeedState] = {}
         self.account = account
         self.name = spec.name
         SECRETS.add_all(account.credentials)
@@ -148,6 +161,9 @@ class Connector:
         prepared = self._operation(operation)
         if "{id}" in prepared.op.path:
             raise PermanentError(f"{self.name}.{operation}: its path needs an id; use lookup()")
+        if prepared.op.format.is_feed:
+            yield from self._feed(prepared)
+            return
         yield from self._pages(prepared, self._url(prepared.op.path), dict(prepared.params))
 
     def lookup(self, operation: str, ids: Iterable[str]) -> Iterator[Page]:
@@ -187,6 +203,13 @@ class Connector:
         if value is None or isinstance(value, (dict, list)):
             return None
         return str(value)
+
+    def commit_feed(self, operation: str) -> None:
+        """Remember what a feed read completely showed (call once its records are written):
+        the next sync asks for it conditionally and compares its length."""
+        state = self._feed_done.pop(operation, None)
+        if state is not None and self._feed_state is not None:
+            self._feed_state.save(operation, state)
 
     def close(self) -> None:
         self._client.close()
@@ -291,6 +314,25 @@ class Connector:
             op.paginate, fetch, extract, origin=url, fingerprint=fingerprint, label=label
         ):
             yield Page(records=records, url=response.url, requests=response.requests)
+
+    def _feed(self, prepared: _Prepared) -> Iterator[Page]:
+        """A feed file: one conditional request, parsed while it streams (runner.feeds)."""
+        op = prepared.op
+        store = self._feed_state
+        read = FeedRead(
+            client=self._client,
+            call=Call(op.method, self._url(op.path), dict(prepared.params), prepared.headers),
+            auth=prepared.auth,
+            fmt=op.format,
+            previous=store.load(op.name) if store is not None else None,
+            label=f"{self.name}.{op.name}",
+            max_download=self._client.max_body_bytes,
+        )
+        self._feed_done.pop(op.name, None)
+        for chunk in read.chunks():
+            yield Page(chunk.records, chunk.url, chunk.requests, chunk.rejects)
+        if read.state is not None:
+            self._feed_done[op.name] = read.state
 
     @staticmethod
     def _batches(ids: Iterable[Any], size: int) -> Iterator[list[str]]:

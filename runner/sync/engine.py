@@ -63,6 +63,8 @@ from runner.errors import (
     SyncRunnerError,
     TransientError,
 )
+from runner.feeds import FeedUnchanged
+from runner.feeds.state import FeedStateStore
 from runner.mapping import SOURCE_HASH_COLUMN, CompiledMapping, Reject, compile_mapping
 from runner.progress import Progress
 from runner.redact import redact
@@ -443,6 +445,13 @@ class _Sync:
                 integration=integration,
             ),
             env=self.env,
+            feed_state=FeedStateStore(
+                self.engine,
+                self.request.user_id,
+                account.id,
+                self.clock,
+                read_only=self.request.dry_run,
+            ),
         )
 
     # -- one step -----------------------------------------------------------------------------
@@ -543,11 +552,13 @@ class _Sync:
             # source filter it only hashes the records: the step maps those that changed.
             for page in self._pages(account, spec, connector, op.name, step):
                 records = page.records
+                unread = getattr(page, "rejects", None) or []  # a feed's malformed rows
+                size = len(records) + len(unread)
                 if source_filter is not None:
-                    yield len(records), [], [], (records, *mapping.source_hashes(records))
+                    yield size, [], unread, (records, *mapping.source_hashes(records))
                 else:
                     mapped, bad = mapping.map_page(records)
-                    yield len(records), mapped, bad, None
+                    yield size, mapped, bad + unread, None
 
         def add(mapped: list[dict[str, Any]], bad: list[Reject]) -> None:
             nonlocal rejected
@@ -578,7 +589,8 @@ class _Sync:
                     if source_filter is not None:
                         source_filter.add(*hashed)
                         if source_filter.waiting >= self.batch_rows:
-                            mapped, bad = source_filter.take(writer.counts)
+                            mapped, more = source_filter.take(writer.counts)
+                            bad = bad + more
                     add(mapped, bad)
                     if len(rows) >= self.batch_rows or len(rejects) >= self.batch_rows:
                         flush()
@@ -589,6 +601,17 @@ class _Sync:
                 writer.finish()
         except JobInterrupted:
             raise
+        except FeedUnchanged as unchanged:  # nothing to read, nothing written
+            result = {**summary("unchanged"), "reason": unchanged.reason}
+            self._log(
+                logging.INFO,
+                "step.unchanged",
+                f"{label}: unchanged, {unchanged.reason}",
+                account=account,
+                step=name,
+                activity=True,
+            )
+            return result
         except Exception as exc:  # keep what the step did before it failed
             raise _StepResultError(summary("failed"), exc) from exc
         finally:
@@ -606,6 +629,9 @@ class _Sync:
                 ),
             )
         result = summary("ok")
+        commit_feed = getattr(connector, "commit_feed", None)
+        if commit_feed is not None:
+            commit_feed(op.name)  # a feed read in full: remembered only now
         self._log(
             logging.INFO,
             "step.finished",
