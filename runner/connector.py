@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -112,6 +112,7 @@ class Connector:
         self.spec = spec
         self._feed_state = feed_state  # feeds: what the last complete sync saw
         self._feed_done: dict[str, FeedState] = {}
+        self._feed_versions: dict[str, str] = {}
         self.account = account
         self.name = spec.name
         SECRETS.add_all(account.credentials)
@@ -203,6 +204,11 @@ class Connector:
         if value is None or isinstance(value, (dict, list)):
             return None
         return str(value)
+
+    def expect_feed_version(self, operation: str, version: str) -> None:
+        """The version (mapping and format) the next read of a feed is for: a stored state of
+        another version sends no validators, so the whole feed is read again."""
+        self._feed_versions[operation] = version
 
     def commit_feed(self, operation: str) -> None:
         """Remember what a feed read completely showed (call once its records are written):
@@ -318,13 +324,12 @@ class Connector:
     def _feed(self, prepared: _Prepared) -> Iterator[Page]:
         """A feed file: one conditional request, parsed while it streams (runner.feeds)."""
         op = prepared.op
-        store = self._feed_state
         read = FeedRead(
             client=self._client,
             call=Call(op.method, self._url(op.path), dict(prepared.params), prepared.headers),
             auth=prepared.auth,
             fmt=op.format,
-            previous=store.load(op.name) if store is not None else None,
+            previous=self._previous_feed(op.name),
             label=f"{self.name}.{op.name}",
             max_download=self._client.max_body_bytes,
         )
@@ -332,7 +337,17 @@ class Connector:
         for chunk in read.chunks():
             yield Page(chunk.records, chunk.url, chunk.requests, chunk.rejects)
         if read.state is not None:
-            self._feed_done[op.name] = read.state
+            version = self._feed_versions.get(op.name, "")
+            self._feed_done[op.name] = replace(read.state, version=version)
+
+    def _previous_feed(self, operation: str) -> FeedState | None:
+        """The stored state of a feed; under another version, only its record count."""
+        if self._feed_state is None:
+            return None
+        previous = self._feed_state.load(operation)
+        if previous is not None and previous.version != self._feed_versions.get(operation, ""):
+            previous = replace(previous, etag=None, last_modified=None, body_hash=None)
+        return previous
 
     @staticmethod
     def _batches(ids: Iterable[Any], size: int) -> Iterator[list[str]]:

@@ -245,15 +245,18 @@ sync_rejects = Table(
     Index("ix_sync_rejects_job", "job_id"),
 )
 
-# Per account and feed operation: what the last complete sync of the feed saw. The next
-# request sends the validators (If-None-Match, If-Modified-Since); a body with none is
-# compared by its hash; the record count guards against a truncated feed.
+# Per account, sync type and feed operation: what the last complete sync of the feed saw. The
+# next request sends the validators (If-None-Match, If-Modified-Since); a body with none is
+# compared by its hash; the record count guards against a truncated feed. `version` names
+# the mapping and format that read it: when they change, the feed is read in full again.
 feed_state = Table(
     "feed_state",
     metadata,
     Column("user_id", String(64), primary_key=True),
     Column("supplier_id", String(36), primary_key=True),  # a supplier or an integration id
+    Column("sync_type", String(64), primary_key=True),
     Column("operation", String(64), primary_key=True),
+    Column("version", String(64), nullable=False),
     Column("etag", Text),
     Column("last_modified", String(64)),
     Column("body_hash", String(32)),

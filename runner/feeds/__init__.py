@@ -12,7 +12,12 @@ Last-Modified), the body's hash and the record count of the last complete sync.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
+from runner import __version__
 from runner.errors import PermanentError
+from runner.spec.model import FormatSpec
 
 FEED_PAGE_RECORDS = 1000  # records handed on together, as one page
 
@@ -31,3 +36,21 @@ class FeedError(PermanentError):
 
 class TruncatedFeed(PermanentError):
     """A feed much shorter than the last complete one: refused as a truncated listing."""
+
+
+def _code() -> bytes:
+    package = Path(__file__).parent
+    try:
+        return b"".join(path.read_bytes() for path in sorted(package.glob("*.py")))
+    except OSError:  # sources not shipped: the version alone
+        return b""
+
+
+_CODE = _code()
+
+
+def feed_version(mapping_fingerprint: str, fmt: FormatSpec) -> str:
+    """The version under which a feed's state holds: the mapping that reads the records,
+    the format, and the code that parses them. A new version reads the whole feed again."""
+    text = repr((__version__, mapping_fingerprint, fmt)).encode()
+    return hashlib.blake2b(text + _CODE, digest_size=16).hexdigest()

@@ -8,7 +8,8 @@ of local names ends with `format.record`; each becomes a record:
 - its attributes and child elements become fields (an attribute whose name a child element
   also has is kept as `@name`);
 - a child with only text is that text; one with attributes or children is an object of the
-  same shape, its own text under `_text`; a child that repeats is a list;
+  same shape, its own text under `_text`; a child that repeats is a list, and so is every
+  element named in `format.lists`, even when it appears once;
 - decimal commas in text are rewritten as declared (`format.decimal`).
 
 Each record element is dropped from the tree once read, so memory holds one record.
@@ -35,6 +36,7 @@ def parse_xml(chunks: Iterable[bytes], fmt: FormatSpec) -> Iterator[dict[str, An
     depth = len(record_path)
     numbers = number_reader(fmt)
     only = frozenset(fmt.decimal_columns) if fmt.decimal_columns else None
+    lists = frozenset(fmt.lists)
     stack: list[Element] = []
     names: list[str] = []
     inside = 0  # > 0 while within a record element
@@ -62,7 +64,7 @@ def parse_xml(chunks: Iterable[bytes], fmt: FormatSpec) -> Iterator[dict[str, An
             inside -= 1
             if inside:
                 continue
-            record = _record(element, numbers, only)
+            record = _record(element, numbers, only, lists)
             if stack:
                 stack[-1].remove(element)
             yield record
@@ -81,9 +83,12 @@ def _local(tag: Any) -> str:
 
 
 def _record(
-    element: Element, numbers: Callable[[str], str] | None, only: frozenset[str] | None
+    element: Element,
+    numbers: Callable[[str], str] | None,
+    only: frozenset[str] | None,
+    lists: frozenset[str],
 ) -> dict[str, Any]:
-    value = _value(element, numbers, only, _local(element.tag))
+    value = _value(element, numbers, only, lists, _local(element.tag))
     return value if isinstance(value, dict) else {TEXT_KEY: value}
 
 
@@ -91,6 +96,7 @@ def _value(
     element: Element,
     numbers: Callable[[str], str] | None,
     only: frozenset[str] | None,
+    lists: frozenset[str],
     name: str,
 ) -> Any:
     children = list(element)
@@ -109,8 +115,11 @@ def _value(
     repeated: set[str] = set()
     for child in children:
         child_name = _local(child.tag)
-        value = _value(child, numbers, only, child_name)
-        if child_name not in fields:
+        value = _value(child, numbers, only, lists, child_name)
+        if child_name in lists and child_name not in fields:
+            fields[child_name] = [value]
+            repeated.add(child_name)
+        elif child_name not in fields:
             fields[child_name] = value
         elif child_name in repeated:
             fields[child_name].append(value)

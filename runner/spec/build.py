@@ -180,7 +180,7 @@ def build_format(data: str | dict[str, Any]) -> FormatSpec:
     if isinstance(data, str):
         return FormatSpec(type=data)  # type: ignore[arg-type]
     options = dict(data)
-    for name in ("columns", "decimal_columns"):
+    for name in ("columns", "decimal_columns", "lists"):
         if options.get(name) is not None:
             options[name] = tuple(options[name])
     return FormatSpec(**options)

@@ -108,7 +108,8 @@ class FormatSpec:
     - csv: encoding, delimiter, quote, header (the first row names the columns), columns
       (names given in the spec; with `header` the file's own header row is skipped);
     - xml: record (the path of the record element, local names joined by `/`, e.g.
-      `products/product`); attributes and child elements become fields;
+      `products/product`); attributes and child elements become fields; lists (element
+      names always read as a list, even when there is only one);
     - csv and xml: decimal (the decimal separator of numbers, `.` or `,`), thousands (a
       thousands separator to drop from numbers written with `decimal`), decimal_columns
       (the fields read as numbers; default every field that is wholly a number);
@@ -126,6 +127,7 @@ class FormatSpec:
     header: bool = True
     columns: tuple[str, ...] | None = None
     record: str | None = None
+    lists: tuple[str, ...] = ()
     decimal: Literal[".", ","] = "."
     thousands: str | None = None
     decimal_columns: tuple[str, ...] | None = None

@@ -701,7 +701,7 @@ class _Checker:
                 )
         only = {
             "csv": ("encoding", "delimiter", "quote", "header", "columns"),
-            "xml": ("record",),
+            "xml": ("record", "lists"),
         }
         for owner, names in only.items():
             for name in names:

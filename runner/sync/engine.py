@@ -63,7 +63,7 @@ from runner.errors import (
     SyncRunnerError,
     TransientError,
 )
-from runner.feeds import FeedUnchanged
+from runner.feeds import FeedUnchanged, feed_version
 from runner.feeds.state import FeedStateStore
 from runner.mapping import SOURCE_HASH_COLUMN, CompiledMapping, Reject, compile_mapping
 from runner.progress import Progress
@@ -449,6 +449,7 @@ class _Sync:
                 self.engine,
                 self.request.user_id,
                 account.id,
+                self.request.sync_type,
                 self.clock,
                 read_only=self.request.dry_run,
             ),
@@ -523,6 +524,9 @@ class _Sync:
             if isinstance(sink, _DatabaseSink):  # a dry run compares, it writes no hash
                 sink.columns = (*columns, SOURCE_HASH_COLUMN)
                 sink.prefiltered = True
+        expect_feed = getattr(connector, "expect_feed_version", None)
+        if expect_feed is not None and op.format.is_feed:
+            expect_feed(op.name, feed_version(mapping.fingerprint, op.format))
         field_types = {f.name: f.type for f in mapping_spec.fields}
         preparer = RowPreparer(self.target, columns, field_types)
         # SQLite works inside this process: a second thread would only contend for the GIL.

@@ -15,7 +15,10 @@ from runner.spec.load import load_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "specs.md").read_text(encoding="utf-8")
-FILES = dict(re.findall(r"\*\*`([^`]+\.yaml)`\*\*\n\n```yaml\n(.*?)```", DOC, flags=re.S))
+ALL_FILES = dict(re.findall(r"\*\*`([^`]+\.yaml)`\*\*\n\n```yaml\n(.*?)```", DOC, flags=re.S))
+# The worked example of a third supplier (acme), and those of feed suppliers, one per format.
+FILES = {name: text for name, text in ALL_FILES.items() if "acme" in name}
+FEED_FILES = {name: text for name, text in ALL_FILES.items() if "acme" not in name}
 
 
 def quoted_errors(marker: str) -> list[str]:
@@ -53,6 +56,37 @@ def test_the_doc_shows_three_files():
         "mappings/acme_product.yaml",
         "mappings/acme_stock.yaml",
     }
+
+
+def test_the_doc_shows_a_feed_supplier_of_each_format():
+    assert set(FEED_FILES) == {
+        "specs/suppliers/grossmarkt.yaml",
+        "mappings/grossmarkt_product.yaml",
+        "specs/suppliers/lumen.yaml",
+        "mappings/lumen_product.yaml",
+        "specs/suppliers/parcelo.yaml",
+        "mappings/parcelo_product.yaml",
+    }
+
+
+def test_feed_examples_validate_and_read_their_formats(tmp_path, monkeypatch):
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
+    for name, text in FEED_FILES.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert validate() == (0, ["OK: 7 connectors, 11 mappings, 4 sync types"])
+    specs = load_specs(Path("specs"), Path("mappings"))
+    formats = {
+        name: specs.suppliers[name].operations[op].format
+        for name, op in (("grossmarkt", "catalogue"), ("lumen", "catalogue"), ("parcelo", "export"))
+    }
+    assert formats["grossmarkt"].type == "csv"
+    assert (formats["grossmarkt"].delimiter, formats["grossmarkt"].decimal) == (";", ",")
+    assert formats["grossmarkt"].encoding == "latin-1"
+    assert formats["lumen"].type == "xml"
+    assert formats["lumen"].record == "products/product"
+    assert formats["parcelo"].type == "jsonl"
 
 
 def test_worked_example_validates_and_serves_three_sync_types(workdir):
