@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from email.utils import formatdate
 from typing import Any
+from xml.sax.saxutils import escape
 
 from tests.fakes.base import FakeServer, Reply, Request
 
@@ -98,7 +99,9 @@ class FeedServer(FakeServer):
 # ---------------------------------------------------------------------------------------------
 # A CSV catalogue: ;-separated, Latin-1, decimal commas
 
-CSV_HEADER = "Artikelnummer;EAN;Bezeichnung;Hersteller;Kategorie;EK-Preis;VK-Preis;Bestand;Bild;Status"
+CSV_HEADER = (
+    "Artikelnummer;EAN;Bezeichnung;Hersteller;Kategorie;EK-Preis;VK-Preis;Bestand;Bild;Status"
+)
 _NAMES = ("Kaffeebecher Größe {n}", "Gießkanne {n} l", "Stuhl Müller {n}", "Tisch Lüneburg {n}")
 _MAKERS = ("Weiß & Söhne", "Bäcker GmbH", "Öko-Haus")
 _CATEGORIES = ("Küche", "Garten", "Möbel")
@@ -207,11 +210,11 @@ def wholesale_xml(n: int, seed: int = 0) -> bytes:
         cost, price = _cents(i, seed)
         images = "".join(f"<w:image>{url}</w:image>" for url in product["image_urls"])
         active = "false" if product["status"] == "inactive" else "true"
-        name = product["name"].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        name, brand = escape(product["name"]), escape(product["brand"])
         parts.append(
             f'    <w:product id="X-{i}" active="{active}">'
             f"<w:sku>{product['sku']}</w:sku><w:name>{name}</w:name>"
-            f"<w:brand>{product['brand']}</w:brand><w:category>{product['category']}</w:category>"
+            f"<w:brand>{brand}</w:brand><w:category>{product['category']}</w:category>"
             f'<w:pricing currency="{product["currency"]}"><w:cost>{_german(cost)}</w:cost>'
             f"<w:retail>{_german(price)}</w:retail></w:pricing>"
             f"<w:stock>{product['stock_quantity']}</w:stock>"
