@@ -19,7 +19,7 @@ from runner.feeds.text import binary, line_reject, number_reader
 from runner.mapping import Reject
 from runner.spec.model import FormatSpec
 
-FIELD_LIMIT = 1024 * 1024  # the longest cell; an unclosed quote is cut off here
+FIELD_LIMIT = 1024 * 1024  # the longest cell and line; an unclosed quote is cut off here
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that surrogateescape let through
 _NEVER_FAILS = {"latin-1", "latin1", "iso-8859-1", "iso8859-1", "l1"}
 
@@ -29,7 +29,9 @@ def parse_csv(chunks: Iterable[bytes], fmt: FormatSpec) -> Iterator[dict[str, An
         binary(chunks), encoding=fmt.encoding, errors="surrogateescape", newline=""
     )
     csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
-    reader = csv.reader(text, delimiter=fmt.delimiter, quotechar=fmt.quote, strict=True)
+    overlong: list[int] = []  # line numbers of lines cut off by `_lines`
+    lines = _lines(text, overlong)
+    reader = csv.reader(lines, delimiter=fmt.delimiter, quotechar=fmt.quote, strict=True)
     check_bytes = fmt.encoding.lower() not in _NEVER_FAILS
     numbers = number_reader(fmt)
     columns: list[str] | None = list(fmt.columns) if fmt.columns else None
@@ -47,6 +49,8 @@ def parse_csv(chunks: Iterable[bytes], fmt: FormatSpec) -> Iterator[dict[str, An
         except UnicodeDecodeError as exc:  # only from a codec without surrogateescape
             raise FeedError(f"the feed is not {fmt.encoding}: {exc.reason}") from None
         last_line = reader.line_num
+        while overlong:
+            yield line_reject(overlong.pop(0), f"a line over {FIELD_LIMIT} characters", "")
         if row is None:
             return
         if not row or row == [""]:
@@ -72,6 +76,22 @@ def parse_csv(chunks: Iterable[bytes], fmt: FormatSpec) -> Iterator[dict[str, An
             for i in range(len(row)) if wanted is None else wanted:
                 row[i] = numbers(row[i])
         yield dict(zip(columns, row, strict=True))
+
+
+def _lines(text: io.TextIOWrapper, overlong: list[int]) -> Iterator[str]:
+    """The lines of the text, each at most FIELD_LIMIT characters: a longer one (no newline
+    in sight: a bomb of zeros, a binary file) is skipped to its end, and its number noted,
+    so that memory holds one bounded line."""
+    number = 0
+    while line := text.readline(FIELD_LIMIT):
+        number += 1
+        if len(line) == FIELD_LIMIT and not line.endswith(("\n", "\r")):
+            while (more := text.readline(FIELD_LIMIT)) and not more.endswith(("\n", "\r")):
+                pass
+            overlong.append(number)
+            yield "\n"  # keeps the line count
+            continue
+        yield line
 
 
 def _positions(columns: list[str] | None, fmt: FormatSpec) -> list[int] | None:
