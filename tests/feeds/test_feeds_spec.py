@@ -8,7 +8,6 @@ import pytest
 from click.testing import CliRunner
 
 from runner.cli import cli
-from tests.feeds.conftest import FEED_FILES, ROOT
 
 GOOD = """    format:
       type: csv
@@ -21,13 +20,11 @@ GOOD = """    format:
 
 
 @pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    shutil.copytree(ROOT / "specs", tmp_path / "specs")
-    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
-    for name, text in FEED_FILES.items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def workdir(tmp_path, monkeypatch, specs_dir):
+    """A copy of `specs_dir` (the bundled specs and the docs' feed suppliers) to edit."""
+    shutil.copytree(specs_dir, tmp_path / "work")
+    monkeypatch.chdir(tmp_path / "work")
+    return tmp_path / "work"
 
 
 def validate_with(workdir, old: str, new: str) -> tuple[int, list[str]]:
