@@ -2,9 +2,10 @@
 
 Seeds one user with a BigBuy and an AliExpress supplier account, one account of every other
 supplier spec found (a feed supplier added by YAML, say), and a Shopify and a WooCommerce
-integration (all `mode = mock`: records come from the mappings' `mock:` sections), plus orders whose platform ids are the ids the mock order generators produce.
-Every row has a fixed id and is inserted only if missing, so running the demo again does no
-harm. Then it enqueues one job of each sync type and drains the queue offline.
+integration (all `mode = mock`: records come from the mappings' `mock:` sections), plus
+orders whose platform ids are the ids the mock order generators produce. Every row has a
+fixed id and is inserted only if missing, so running the demo again does no harm. Then it
+enqueues one job of each sync type and drains the queue offline.
 """
 
 from __future__ import annotations
