@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -68,3 +69,15 @@ def test_format_slips_are_named_with_file_line_and_field(workdir, old, new, expe
 def test_the_kind_name_alone_is_a_format(workdir):
     code, lines = validate_with(workdir, GOOD, "    format: csv\n")
     assert (code, lines) == (0, ["OK: 7 connectors, 11 mappings, 4 sync types"])
+
+
+def test_explain_of_a_feed_supplier_is_a_spec_that_loads_to_the_same_model(workdir):
+    from runner.spec.load import load_specs
+
+    original = load_specs(Path("specs"), Path("mappings"))
+    for name in ("grossmarkt", "lumen", "parcelo"):
+        result = CliRunner().invoke(cli, ["explain", "supplier", name, "--specs", "specs"])
+        assert result.exit_code == 0, result.output
+        assert "format:" in result.output and "records:" not in result.output
+        Path(original.suppliers[name].source_file).write_text(result.output, encoding="utf-8")
+    assert load_specs(Path("specs"), Path("mappings")) == original
