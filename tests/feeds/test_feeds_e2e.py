@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from runner.db.tables import activity_logs, imported_products
+from runner.sync.report import summary_rows
 from tests.fakes.feeds import (
     csv_product,
     gzipped,
@@ -73,6 +74,8 @@ def test_an_unchanged_feed_is_asked_for_conditionally_and_writes_nothing(engine,
     assert "HTTP 304" in catalogue["reason"]
     assert catalogue["fetched"] == catalogue["inserted"] == catalogue["updated"] == 0
     assert again["accounts"]["gm"]["status"] == "ok"
+    (summary,) = summary_rows(again, sync_type="supplier_api")
+    assert summary["status"] == "ok (feed unchanged)"
     assert feeds.conditional()[-1] == {"if-none-match": feeds.files[CSV_PATH].etag}
     assert written(engine) == before
     assert states(engine, "gm") == state  # not even the state is rewritten
