@@ -199,7 +199,7 @@ def check(results: list[dict[str, Any]]) -> list[str]:
             for s in results
             if (s["backend"], s["phase"], s["rows"]) == (r["backend"], r["phase"], sizes[0])
         )
-        growth = r["peak_rss_mb"] / small["peak_rss_mb"] - 1
+        growth = round(r["peak_rss_mb"] / small["peak_rss_mb"] - 1, 3) + 0.0  # no "-0%"
         r["rss_vs_smallest"] = f"{growth:+.0%}"
         if growth > RSS_TOLERANCE:
             problems.append(f"{r['backend']} {r['phase']}: peak RSS {growth:+.0%}")
