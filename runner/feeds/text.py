@@ -53,8 +53,9 @@ def number_reader(fmt: FormatSpec) -> Callable[[str], str] | None:
     """A function rewriting a number written with the format's decimal (and thousands)
     separator to the `12.50` the mapping reads; None when numbers need no rewriting.
 
-    Only a value that is wholly such a number changes; any other text is returned as is,
-    so that a mapping reading it as a decimal rejects it with its own reason.
+    Only a value that is wholly such a number, its decimal separator included, changes
+    (`1.234,50` -> `1234.50`); any other text is returned as is (`1.234` too, which may be
+    an id), so that a mapping reading it as a decimal rejects it with its own reason.
     """
     if fmt.decimal == "." and fmt.thousands is None:
         return None
@@ -64,19 +65,19 @@ def number_reader(fmt: FormatSpec) -> Callable[[str], str] | None:
         whole = rf"(?:\d{{1,3}}(?:{thousands}\d{{3}})+|\d+)"
     else:
         whole = r"\d+"
-    pattern = re.compile(rf"\s*([+-]?{whole})(?:{decimal}(\d+))?\s*")
-    separators = {fmt.decimal, *(fmt.thousands or "")}
+    pattern = re.compile(rf"\s*([+-]?{whole}){decimal}(\d+)\s*")
+    separator = fmt.decimal
 
     def read(text: str) -> str:
-        if not any(s in text for s in separators):
-            return text
+        if separator not in text:
+            return text  # "1.234" stays as it is: an id, or a price the mapping refuses
         match = pattern.fullmatch(text)
         if match is None:
             return text
         integer, fraction = match.groups()
         if fmt.thousands is not None:
             integer = integer.replace(fmt.thousands, "")
-        return integer if fraction is None else f"{integer}.{fraction}"
+        return f"{integer}.{fraction}"
 
     return read
 

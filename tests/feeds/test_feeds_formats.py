@@ -111,12 +111,14 @@ def test_csv_an_endless_line_is_cut_off_with_bounded_memory():
 
 def test_numbers_with_a_decimal_comma_and_thousands():
     read = number_reader(FormatSpec(decimal=",", thousands="."))
-    assert [read(t) for t in ("1.234,50", "-3,5", "12", " 7,25 ", "1.2.3", "Größe 3,5")] == [
+    texts = ("1.234,50", "-3,5", "12", " 7,25 ", "1.234", "1.2.3,4", "Größe 3,5")
+    assert [read(t) for t in texts] == [
         "1234.50",
         "-3.5",
         "12",
         "7.25",
-        "1.2.3",
+        "1.234",  # no decimal separator: maybe an id, left alone
+        "1.2.3,4",
         "Größe 3,5",
     ]
     assert number_reader(FormatSpec()) is None
