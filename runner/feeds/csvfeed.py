@@ -106,6 +106,8 @@ def _names(row: list[str]) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
     for position, cell in enumerate(row, start=1):
+        if position == 1:
+            cell = cell.lstrip("\ufeff")  # a UTF-8 file saved with a byte order mark
         name = cell.strip() or f"column_{position}"
         base, number = name, 2
         while name in seen:

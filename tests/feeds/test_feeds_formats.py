@@ -81,6 +81,10 @@ def test_csv_columns_rename_a_header_and_blank_or_repeated_names_get_numbers():
     assert parse(b"a,,a\n1,2,3\n", type="csv") == [{"a": "1", "column_2": "2", "a_2": "3"}]
 
 
+def test_csv_a_byte_order_mark_is_not_part_of_the_first_column_name():
+    assert parse(b"\xef\xbb\xbfid,name\n1,a\n", type="csv") == [{"id": "1", "name": "a"}]
+
+
 def test_csv_bytes_not_in_the_encoding_reject_their_row_only():
     got = parse(b"id,name\n1,ok\n2,bad \xff byte\n3,\xc3\xa9\n", type="csv")
     assert got[0] == {"id": "1", "name": "ok"}
