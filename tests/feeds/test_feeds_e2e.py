@@ -253,3 +253,31 @@ def test_a_gzip_content_encoding_is_undone(engine, feed_specs, feeds):
     add_supplier(engine, "pc", "parcelo", base_url=feeds.base_url, credentials={"api_key": "t"})
     export = step(sync(engine, feed_specs), "pc", "export")
     assert (export["status"], export["inserted"]) == ("ok", 30)
+
+
+def test_a_server_error_before_the_body_is_retried(engine, feed_specs, feeds):
+    feeds.publish(CSV_PATH, gzipped(wholesale_csv(20)))
+    feeds.faults.server_errors(1, status=503)
+    add_grossmarkt(engine, feeds)
+    catalogue = step(sync(engine, feed_specs), "gm", "catalogue")
+    assert (catalogue["status"], catalogue["inserted"], catalogue["requests"]) == ("ok", 20, 2)
+
+
+def test_a_body_cut_short_fails_the_step_as_transient_and_is_not_remembered(
+    engine, feed_specs, feeds
+):
+    feeds.publish(CSV_PATH, gzipped(wholesale_csv(2000)))
+    feeds.faults.truncate()
+    add_grossmarkt(engine, feeds)
+
+    result = sync(engine, feed_specs)
+
+    assert result["failed"] is True
+    assert "the compressed feed ends early (truncated)" in result["accounts"]["gm"]["error"]
+    assert result["errors"][0]["transient"] is True  # the queue tries the job again
+    assert states(engine, "gm") == []
+    first = len(rows(engine, "gm"))  # the rows read before the cut are written (upserts)
+    catalogue = step(sync(engine, feed_specs), "gm", "catalogue")
+    assert (catalogue["status"], catalogue["inserted"]) == ("ok", 2000 - first)
+    assert len(rows(engine, "gm")) == 2000
+    assert states(engine, "gm")[0]["record_count"] == 2000
