@@ -56,15 +56,17 @@ def parse_csv(chunks: Iterable[bytes], fmt: FormatSpec) -> Iterator[dict[str, An
         if not row or row == [""]:
             continue  # a blank line
         if check_bytes and _UNDECODABLE.search("\x1f".join(row)):
-            yield line_reject(
-                first_line, f"bytes that are not valid {fmt.encoding}", _shown(row, fmt)
+            reason = (
+                f"bytes that are not valid {fmt.encoding} (another encoding? set format.encoding)"
             )
+            yield line_reject(first_line, reason, _shown(row, fmt))
             continue
         if skip_header:
             skip_header = False
             if columns is None:
                 columns = _names(row)
                 wanted = _positions(columns, fmt)
+                _check_delimiter(columns, fmt)
             continue
         if columns is None:
             raise FeedError("a CSV feed without a header row needs columns:")
@@ -92,6 +94,18 @@ def _lines(text: io.TextIOWrapper, overlong: list[int]) -> Iterator[str]:
             yield "\n"  # keeps the line count
             continue
         yield line
+
+
+def _check_delimiter(columns: list[str], fmt: FormatSpec) -> None:
+    """A header of one column holding another separator: the declared delimiter is wrong."""
+    if len(columns) != 1:
+        return
+    found = [c for c in (";", ",", "\t", "|") if c != fmt.delimiter and c in columns[0]]
+    if found:
+        raise FeedError(
+            f"the CSV header is one column, {columns[0][:60]!r}: its separator looks like "
+            f"{found[0]!r}, not {fmt.delimiter!r}; set format.delimiter"
+        )
 
 
 def _positions(columns: list[str] | None, fmt: FormatSpec) -> list[int] | None:

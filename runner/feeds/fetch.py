@@ -188,8 +188,18 @@ class FeedRead:
             yield chunk
 
     def _check_length(self, count: int) -> None:
+        """An empty feed, or one much shorter than the last complete one, is refused."""
         previous = self.previous
         ratio = self.fmt.min_records_ratio
+        if count == 0 and ratio > 0:
+            hint = {
+                "xml": f"; no element matched record: {self.fmt.record!r}",
+                "csv": " beyond its header",
+            }.get(self.fmt.type, "")
+            raise TruncatedFeed(
+                f"{self.label}: the feed holds no records{hint}; refused as a truncated "
+                "listing (min_records_ratio: 0 accepts an empty feed)"
+            )
         if previous is None or not previous.record_count or count >= ratio * previous.record_count:
             return
         raise TruncatedFeed(

@@ -112,10 +112,12 @@ class FormatSpec:
       names always read as a list, even when there is only one);
     - csv and xml: decimal (the decimal separator of numbers, `.` or `,`), thousands (a
       thousands separator to drop from numbers written with `decimal`), decimal_columns
-      (the fields read as numbers; default every field that is wholly a number);
+      (the fields read as numbers; default every field that is wholly a number written
+      with the decimal separator);
     - every feed: compression (auto: by the file's first bytes), member (the zip member;
       default the first), max_bytes (decompressed size cap), min_records_ratio (a feed with
-      fewer records than this share of the last complete one is refused as truncated).
+      fewer records than this share of the last complete one is refused as truncated, and
+      an empty one unless it is 0).
     """
 
     type: Literal["json", "jsonl", "csv", "xml"] = "json"

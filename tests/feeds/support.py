@@ -27,11 +27,13 @@ COLUMNS = (
 )
 
 
-def sync(engine: Engine, specs, sync_type: str = "supplier_api", **options: Any) -> dict:
+def sync(
+    engine: Engine, specs, sync_type: str = "supplier_api", on_diff=None, **options: Any
+) -> dict:
     """The job's result_data; a failed job's partial result (with `failed: True`)."""
     request = SyncRequest(user_id="user-a", sync_type=sync_type, **options)
     try:
-        return run_sync(engine, specs, request, clock=FakeClock(T0))
+        return run_sync(engine, specs, request, clock=FakeClock(T0), on_diff=on_diff)
     except JobFailed as failed:
         return {**failed.result_data, "failed": True, "errors": failed.errors}
 

@@ -281,3 +281,34 @@ def test_a_body_cut_short_fails_the_step_as_transient_and_is_not_remembered(
     assert (catalogue["status"], catalogue["inserted"]) == ("ok", 2000 - first)
     assert len(rows(engine, "gm")) == 2000
     assert states(engine, "gm")[0]["record_count"] == 2000
+
+
+def test_an_xml_feed_without_the_record_element_is_refused_not_empty(engine, feed_specs, feeds):
+    other = (
+        wholesale_xml(5).replace(b"w:product ", b"w:article ").replace(b"w:product>", b"w:article>")
+    )
+    feeds.publish(XML_PATH, other, content_type="application/xml")
+    add_supplier(
+        engine, "lu", "lumen", base_url=feeds.base_url, credentials={"user": "u", "password": "p"}
+    )
+    result = sync(engine, feed_specs)
+    assert result["failed"] is True
+    assert (
+        "the feed holds no records; no element matched record: 'products/product'"
+        in (result["accounts"]["lu"]["error"])
+    )
+    assert states(engine, "lu") == []
+
+
+def test_a_dry_run_reads_the_feed_and_remembers_nothing(engine, feed_specs, feeds):
+    feeds.publish(CSV_PATH, gzipped(wholesale_csv(40)))
+    add_grossmarkt(engine, feeds)
+    seen: list = []
+
+    result = sync(engine, feed_specs, dry_run=True, on_diff=seen.append)
+
+    assert step(result, "gm", "catalogue")["inserted"] == 40
+    assert len(seen) == 40 and rows(engine, "gm") == {} and states(engine, "gm") == []
+    assert step(sync(engine, feed_specs), "gm", "catalogue")["inserted"] == 40
+    again = sync(engine, feed_specs, dry_run=True, on_diff=seen.append)
+    assert step(again, "gm", "catalogue")["status"] == "unchanged"

@@ -89,8 +89,15 @@ def test_csv_bytes_not_in_the_encoding_reject_their_row_only():
     got = parse(b"id,name\n1,ok\n2,bad \xff byte\n3,\xc3\xa9\n", type="csv")
     assert got[0] == {"id": "1", "name": "ok"}
     assert isinstance(got[1], Reject)
-    assert got[1].reason == "line 3: bytes that are not valid utf-8"
+    assert got[1].reason == (
+        "line 3: bytes that are not valid utf-8 (another encoding? set format.encoding)"
+    )
     assert got[2] == {"id": "3", "name": "é"}
+
+
+def test_csv_a_wrong_delimiter_is_named_with_the_fix():
+    with pytest.raises(FeedError, match=r"separator looks like ';', not ','; set format.delim"):
+        parse(b"id;name;price\n1;a;2\n", type="csv")
 
 
 def test_csv_a_quoted_cell_over_lines_keeps_the_line_numbers_right():
