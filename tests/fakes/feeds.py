@@ -3,6 +3,7 @@
 `FeedServer().publish(path, body, ...)` serves `body` at `path` with the validators asked
 for: an `ETag` (`If-None-Match` -> 304), a `Last-Modified` (`If-Modified-Since` -> 304), or
 neither. Publishing again under the same path replaces the file (a new ETag and date).
+`hold_after=N` sends the first N bytes, then waits until `server.release` is set.
 
 The catalogues are deterministic, and `csv_product(i)` / `xml_product(i)` give the row the
 runner must write for product i:
@@ -22,15 +23,17 @@ import argparse
 import gzip
 import hashlib
 import io
+import threading
 import time
 import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
 from email.utils import formatdate
 from typing import Any
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
-from tests.fakes.base import FakeServer, Reply, Request
+from tests.fakes.base import FakeServer, Reply, Request, _Handler
 
 
 @dataclass
@@ -40,14 +43,40 @@ class FeedFile:
     etag: str | None
     last_modified: str | None
     content_encoding: str | None = None
+    hold_after: int | None = None  # send this many bytes, then wait for `release`
+
+
+class _HoldingHandler(_Handler):
+    """Sends a held file's first bytes, then waits for the server's `release` event before
+    the rest: the client must have read records from the first part meanwhile."""
+
+    def _dispatch(self) -> None:
+        file = self.fake.files.get(urlsplit(self.path).path)
+        if file is None or file.hold_after is None:
+            super()._dispatch()
+            return
+        self.fake._record(
+            Request(self.command, urlsplit(self.path).path, {}, {}, b"", time.monotonic())
+        )
+        self.send_response(200)
+        self.send_header("Content-Type", file.content_type)
+        self.send_header("Content-Length", str(len(file.body)))
+        self.end_headers()
+        self.wfile.write(file.body[: file.hold_after])
+        self.wfile.flush()
+        self.fake.release.wait(30)
+        self.wfile.write(file.body[file.hold_after :])
+        self.wfile.flush()
 
 
 class FeedServer(FakeServer):
     name = "feeds"
+    handler_class = _HoldingHandler
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.files: dict[str, FeedFile] = {}
+        self.release = threading.Event()
         self._published = 0
 
     def publish(
@@ -59,6 +88,7 @@ class FeedServer(FakeServer):
         etag: bool = True,
         last_modified: bool = False,
         content_encoding: str | None = None,
+        hold_after: int | None = None,
     ) -> FeedFile:
         self._published += 1
         digest = hashlib.sha1(body).hexdigest()[:16]
@@ -69,6 +99,7 @@ class FeedServer(FakeServer):
             etag=f'"{digest}"' if etag else None,
             last_modified=stamp if last_modified else None,
             content_encoding=content_encoding,
+            hold_after=hold_after,
         )
         self.files[path] = file
         return file

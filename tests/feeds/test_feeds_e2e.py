@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
+from runner.connector import Account, Connector
 from runner.db.tables import activity_logs, imported_products
 from runner.sync.report import summary_rows
 from tests.fakes.feeds import (
@@ -312,3 +314,17 @@ def test_a_dry_run_reads_the_feed_and_remembers_nothing(engine, feed_specs, feed
     assert step(sync(engine, feed_specs), "gm", "catalogue")["inserted"] == 40
     again = sync(engine, feed_specs, dry_run=True, on_diff=seen.append)
     assert step(again, "gm", "catalogue")["status"] == "unchanged"
+
+
+def test_records_are_handed_on_while_the_body_is_still_arriving(feed_specs, feeds):
+    body = gzipped(wholesale_csv(5000))
+    feeds.publish(CSV_PATH, body, hold_after=len(body) // 2)
+    account = Account("gm", {"token": "t"}, {"base_url": feeds.base_url, "rate_limit": False})
+    with Connector(feed_specs.suppliers["grossmarkt"], account) as connector:
+        pages = connector.list("catalogue")
+        started = time.monotonic()
+        first = next(pages)  # the server holds the second half of the file for 30 s
+        assert time.monotonic() - started < 10
+        assert len(first.records) == 1000 and first.records[0]["Artikelnummer"] == "A0000000"
+        feeds.release.set()
+        assert sum(len(page.records) for page in pages) == 4000
