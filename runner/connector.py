@@ -18,6 +18,11 @@ Account settings the connector reads (all optional):
   waits raise `RetryLater` and the queue defers the job. Default 120.
 - `max_response_bytes`: the response size cap. Default 256 MiB.
 
+A feed operation (`format: csv | xml | jsonl`) is one file read by `runner.feeds.fetch`:
+`list` yields its records in chunks as pages (malformed rows in `Page.rejects`), or raises
+`FeedUnchanged` when the feed did not change since the state in `feed_state` (a
+`FeedStateStore`); `commit_feed(op)` saves the new state once the step's writes are done.
+
 Errors out of `list`/`lookup`: `TransientError` (retry budget spent), `RetryLater`,
 `PermanentError` (401/403, 4xx, a broken response contract, a pagination guard). A 404 on a
 one-id lookup means "no such id" and yields an empty page. A batched lookup (`batch_size` > 1,
@@ -34,14 +39,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 from jinja2 import TemplateError
 
 from runner.errors import PermanentError
+from runner.feeds.fetch import FeedRead
 from runner.http.auth import Auth, AuthContext, Call, auth_class, create_auth
 from runner.http.client import MAX_BODY_BYTES, MAX_WAIT_SECONDS, HttpClient, HttpStatusError
 from runner.http.paginate import PageRequest, default_fingerprint, walk
@@ -58,6 +64,9 @@ _CHECK_ACCOUNT = (
     "check the account's URL (shop_url or base_url: another shop, a wrong path, or a "
     "WordPress site without pretty permalinks) and that its credentials may read these records"
 )
+
+if TYPE_CHECKING:
+    from runner.feeds.state import FeedState, FeedStateStore
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ class Page:
     # (`total_path`, `total_pages_header`): the progress display's totals and ETA.
     total_records: int | None = None
     total_pages: int | None = None
+    rejects: list = field(default_factory=list)  # a feed's malformed rows (mapping.Reject)
 
 
 @dataclass
@@ -141,8 +151,12 @@ class Connector:
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
         token_store: Any = None,
+        feed_state: FeedStateStore | None = None,
     ) -> None:
         self.spec = spec
+        self._feed_state = feed_state  # feeds: what the last complete sync saw
+        self._feed_done: dict[str, FeedState] = {}
+        self._feed_versions: dict[str, str] = {}
         self.account = account
         self.name = spec.name
         SECRETS.add_all(account.credentials)
@@ -200,6 +214,9 @@ class Connector:
         prepared = self._operation(operation)
         if "{id}" in prepared.op.path:
             raise PermanentError(f"{self.name}.{operation}: its path needs an id; use lookup()")
+        if prepared.op.format.is_feed:
+            yield from self._feed(prepared)
+            return
         first = {**prepared.params, **(params or {})}
         yield from self._pages(prepared, self._url(prepared.op.path), first)
 
@@ -253,6 +270,18 @@ class Connector:
         if value is None or isinstance(value, (dict, list)):
             return None
         return str(value)
+
+    def expect_feed_version(self, operation: str, version: str) -> None:
+        """The version (mapping and format) the next read of a feed is for: a stored state of
+        another version sends no validators, so the whole feed is read again."""
+        self._feed_versions[operation] = version
+
+    def commit_feed(self, operation: str) -> None:
+        """Remember what a feed read completely showed (call once its records are written):
+        the next sync asks for it conditionally and compares its length."""
+        state = self._feed_done.pop(operation, None)
+        if state is not None and self._feed_state is not None:
+            self._feed_state.save(operation, state)
 
     def close(self) -> None:
         self._client.close()
@@ -385,6 +414,34 @@ class Connector:
                     declared.get("total_pages_header"),
                 ),
             )
+
+    def _feed(self, prepared: _Prepared) -> Iterator[Page]:
+        """A feed file: one conditional request, parsed while it streams (runner.feeds)."""
+        op = prepared.op
+        read = FeedRead(
+            client=self._client,
+            call=Call(op.method, self._url(op.path), dict(prepared.params), prepared.headers),
+            auth=prepared.auth,
+            fmt=op.format,
+            previous=self._previous_feed(op.name),
+            label=f"{self.name}.{op.name}",
+            max_download=self._client.max_body_bytes,
+        )
+        self._feed_done.pop(op.name, None)
+        for chunk in read.chunks():
+            yield Page(chunk.records, chunk.url, chunk.requests, rejects=chunk.rejects)
+        if read.state is not None:
+            version = self._feed_versions.get(op.name, "")
+            self._feed_done[op.name] = replace(read.state, version=version)
+
+    def _previous_feed(self, operation: str) -> FeedState | None:
+        """The stored state of a feed; under another version, only its record count."""
+        if self._feed_state is None:
+            return None
+        previous = self._feed_state.load(operation)
+        if previous is not None and previous.version != self._feed_versions.get(operation, ""):
+            previous = replace(previous, etag=None, last_modified=None, body_hash=None)
+        return previous
 
     @staticmethod
     def _batches(ids: Iterable[Any], size: int) -> Iterator[list[str]]:

@@ -1,10 +1,11 @@
 """`sync-runner demo`: a demo shop synced offline through the real queue and worker.
 
-Seeds one user with a BigBuy and an AliExpress supplier account and a Shopify and a
-WooCommerce integration (all `mode = mock`: records come from the mappings' `mock:`
-sections), plus orders whose platform ids are the ids the mock order generators produce.
-Every row has a fixed id and is inserted only if missing, so running the demo again does no
-harm. Then it enqueues one job of each sync type and drains the queue offline.
+Seeds one user with a BigBuy and an AliExpress supplier account, one account of every other
+supplier spec found (a feed supplier added by YAML, say), and a Shopify and a WooCommerce
+integration (all `mode = mock`: records come from the mappings' `mock:` sections), plus
+orders whose platform ids are the ids the mock order generators produce. Every row has a
+fixed id and is inserted only if missing, so running the demo again does no harm. Then it
+enqueues one job of each sync type and drains the queue offline.
 """
 
 from __future__ import annotations
@@ -48,6 +49,18 @@ def _insert_missing(conn: Connection, table, rows: list[dict[str, Any]], keys: l
     conn.execute(insert(table).on_conflict_do_nothing(index_elements=keys), rows)
 
 
+def demo_suppliers(specs: SpecSet) -> list[tuple[str, str, str]]:
+    """(id, name, supplier spec) of the demo's supplier accounts: the bundled two, and one
+    for every other supplier spec, so that a supplier added by YAML is in the demo too."""
+    bundled = {kind for _, _, kind in SUPPLIERS}
+    others = [
+        (f"demo-{name}"[:36], f"{spec.title} (demo)", name)
+        for name, spec in sorted(specs.suppliers.items())
+        if name not in bundled
+    ]
+    return [*SUPPLIERS, *others]
+
+
 def seed_demo(engine: Engine, specs: SpecSet) -> None:
     """Insert the demo accounts and orders that are not there yet."""
     from runner.mock import mock_ids
@@ -70,7 +83,7 @@ def seed_demo(engine: Engine, specs: SpecSet) -> None:
                     "settings": {},
                     **stamps,
                 }
-                for sid, name, kind in SUPPLIERS
+                for sid, name, kind in demo_suppliers(specs)
             ],
             ["id"],
         )

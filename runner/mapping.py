@@ -575,6 +575,11 @@ class CompiledMapping:
     def __repr__(self) -> str:
         return f"<CompiledMapping {self.name} -> {self.target} {self.columns}>"
 
+    @property
+    def fingerprint(self) -> str:
+        """What a row depends on besides its record (the written fields' spec, the code)."""
+        return f"{self._source_seed:016x}"
+
     def source_hashes(self, records: Iterable[Any]) -> tuple[list[str | None], list[str | None]]:
         """Each record's key and `source_hash`: XXH3-128 of its canonical JSON (sorted keys),
         keyed by what else the mapped row depends on (see `__init__`). Equal hashes mean

@@ -148,7 +148,8 @@ def demo(
     """Seed a demo shop and run all four sync types offline: no network, no keys.
 
     Creates (or upgrades) the database, seeds user `demo-user` with a BigBuy and an
-    AliExpress supplier account and a Shopify and a WooCommerce shop with orders (all in
+    AliExpress supplier account (and one of every other supplier spec, such as a feed
+    supplier added by YAML) and a Shopify and a WooCommerce shop with orders (all in
     mock mode: records come from the mappings' `mock:` sections), enqueues one job of each
     sync type, runs them through the real worker, and prints what each job did. Running it
     again does no harm: nothing is inserted twice, and orders already delivered or

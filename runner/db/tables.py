@@ -279,3 +279,22 @@ auth_sessions = Table(
     Column("logged_in_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# Per account, sync type and feed operation: what the last complete sync of the feed saw. The
+# next request sends the validators (If-None-Match, If-Modified-Since); a body with none is
+# compared by its hash; the record count guards against a truncated feed. `version` names
+# the mapping and format that read it: when they change, the feed is read in full again.
+feed_state = Table(
+    "feed_state",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("supplier_id", String(36), primary_key=True),  # a supplier or an integration id
+    Column("sync_type", String(64), primary_key=True),
+    Column("operation", String(64), primary_key=True),
+    Column("version", String(64), nullable=False),
+    Column("etag", Text),
+    Column("last_modified", String(64)),
+    Column("body_hash", String(32)),
+    Column("record_count", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

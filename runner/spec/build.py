@@ -18,6 +18,7 @@ from runner.spec.model import (
     ClassifyRule,
     ConnectorSpec,
     FieldSpec,
+    FormatSpec,
     LoggingSpec,
     LookupSpec,
     MappingSpec,
@@ -164,7 +165,7 @@ def build_operation(name: str, data: dict[str, Any]) -> OperationSpec:
     kwargs = {
         k: v
         for k, v in data.items()
-        if k not in ("paginate", "lookup", "auth", "params", "headers")
+        if k not in ("paginate", "lookup", "auth", "params", "headers", "format")
     }
     return OperationSpec(
         name=name,
@@ -174,8 +175,20 @@ def build_operation(name: str, data: dict[str, Any]) -> OperationSpec:
         paginate=build_paginate(data["paginate"]) if data.get("paginate") else None,
         lookup=LookupSpec(**data["lookup"]) if "lookup" in data else None,
         auth=build_auth(data["auth"]) if data.get("auth") else None,
+        format=build_format(data.get("format") or "json"),
         **kwargs,
     )
+
+
+def build_format(data: str | dict[str, Any]) -> FormatSpec:
+    """`format: csv` or `format: {type: csv, delimiter: ";", ...}`."""
+    if isinstance(data, str):
+        return FormatSpec(type=data)  # type: ignore[arg-type]
+    options = dict(data)
+    for name in ("columns", "decimal_columns", "lists"):
+        if options.get(name) is not None:
+            options[name] = tuple(options[name])
+    return FormatSpec(**options)
 
 
 def build_step(data: str | dict[str, Any]) -> StepSpec:

@@ -14,6 +14,7 @@ from runner.spec.model import (
     AuthSpec,
     ConnectorSpec,
     FieldSpec,
+    FormatSpec,
     MappingSpec,
     OperationSpec,
     PaginateSpec,
@@ -42,10 +43,13 @@ def _operation(op: OperationSpec) -> dict[str, Any]:
         "method": op.method,
         "params": dict(op.params),
         "headers": dict(op.headers),
-        "records": op.records,
         **({"empty_when": op.empty_when} if op.empty_when is not None else {}),
         "id_field": op.id_field,
     }
+    if op.format.is_feed:
+        result["format"] = _format(op.format)
+    else:
+        result["records"] = op.records
     if op.body is not None:
         result["body"] = op.body
     if op.paginate is not None:
@@ -66,6 +70,27 @@ def _response(response: ResponseSpec) -> dict[str, Any]:
             _without_none({"when": rule.when, "as": rule.as_, "delay": rule.delay})
             for rule in response.classify
         ]
+    return result
+
+
+_FORMAT_OPTIONS = {
+    "jsonl": (),
+    "csv": ("encoding", "delimiter", "quote", "header", "columns"),
+    "xml": ("record", "lists"),
+}
+_NUMBER_OPTIONS = ("decimal", "thousands", "decimal_columns")
+_FEED_OPTIONS = ("compression", "member", "max_bytes", "min_records_ratio")
+
+
+def _format(fmt: FormatSpec) -> dict[str, Any]:
+    """A feed's format, with only the options of its type (the schema refuses others)."""
+    names = _FORMAT_OPTIONS[fmt.type] + (_NUMBER_OPTIONS if fmt.type != "jsonl" else ())
+    result: dict[str, Any] = {"type": fmt.type}
+    for name in (*names, *_FEED_OPTIONS):
+        value = getattr(fmt, name)
+        if value is None or value == ():
+            continue
+        result[name] = list(value) if isinstance(value, tuple) else value
     return result
 
 

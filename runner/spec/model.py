@@ -124,6 +124,48 @@ class TimeoutSpec:
 
 
 @dataclass(frozen=True)
+class FormatSpec:
+    """The body format of an operation: `json` (paged API answers) or a feed file.
+
+    A feed (`jsonl`, `csv`, `xml`) is one file at a URL, streamed and parsed while it
+    arrives (`runner.feeds`), gzip- or zip-compressed or not. Options by type:
+    - csv: encoding, delimiter, quote, header (the first row names the columns), columns
+      (names given in the spec; with `header` the file's own header row is skipped);
+    - xml: record (the path of the record element, local names joined by `/`, e.g.
+      `products/product`); attributes and child elements become fields; lists (element
+      names always read as a list, even when there is only one);
+    - csv and xml: decimal (the decimal separator of numbers, `.` or `,`), thousands (a
+      thousands separator to drop from numbers written with `decimal`), decimal_columns
+      (the fields read as numbers; default every field that is wholly a number written
+      with the decimal separator);
+    - every feed: compression (auto: by the file's first bytes), member (the zip member;
+      default the first), max_bytes (decompressed size cap), min_records_ratio (a feed with
+      fewer records than this share of the last complete one is refused as truncated, and
+      an empty one unless it is 0).
+    """
+
+    type: Literal["json", "jsonl", "csv", "xml"] = "json"
+    compression: Literal["auto", "none", "gzip", "zip"] = "auto"
+    member: str | None = None
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    quote: str = '"'
+    header: bool = True
+    columns: tuple[str, ...] | None = None
+    record: str | None = None
+    lists: tuple[str, ...] = ()
+    decimal: Literal[".", ","] = "."
+    thousands: str | None = None
+    decimal_columns: tuple[str, ...] | None = None
+    max_bytes: int = 4 * 1024**3
+    min_records_ratio: float = 0.5
+
+    @property
+    def is_feed(self) -> bool:
+        return self.type != "json"
+
+
+@dataclass(frozen=True)
 class OperationSpec:
     """One API call shape: a paged list, or a lookup of known ids."""
 
@@ -141,6 +183,7 @@ class OperationSpec:
     lookup: LookupSpec | None = None
     mapping: str | None = None  # name of the mapping that turns a record into a row
     auth: AuthSpec | None = None  # overrides the connector auth for this operation
+    format: FormatSpec = field(default_factory=FormatSpec)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ Nothing here imports a database driver or an HTTP client (`sync-runner validate`
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import json
 import re
@@ -816,6 +817,50 @@ class _Checker:
             self.reference(doc, (*path, "mapping"), op["mapping"], self.mappings, "mapping")
         if isinstance(op.get("paginate"), dict) and ok("paginate"):
             self.check_paginate(doc, (*path, "paginate"), op["paginate"])
+        if "format" in op and ok("format"):
+            self.check_format(doc, path, op)
+
+    def check_format(self, doc: Document, path: PathTuple, op: dict[str, Any]) -> None:
+        """A feed is one file: no pages, no lookups; options fit its type."""
+        fmt = op["format"] if isinstance(op["format"], dict) else {"type": op["format"]}
+        kind = fmt["type"]
+        where = (*path, "format")
+        if kind == "json":
+            extra = sorted(set(fmt) - {"type"})
+            if extra:
+                self.add(doc, (*where, extra[0]), f"{extra[0]} is an option of feed formats")
+            return
+        for key in ("lookup", "paginate", "records", "body"):
+            if key in op and not (key == "paginate" and op[key].get("type") == "none"):
+                self.add(
+                    doc,
+                    (*path, key),
+                    f"a {kind} feed is one file read whole: it takes no {key}",
+                    key=True,
+                )
+        only = {
+            "csv": ("encoding", "delimiter", "quote", "header", "columns"),
+            "xml": ("record", "lists"),
+        }
+        for owner, names in only.items():
+            for name in names:
+                if name in fmt and kind != owner:
+                    self.add(doc, (*where, name), f"{name} is an option of {owner} feeds")
+        if kind == "jsonl":
+            for name in ("decimal", "thousands", "decimal_columns"):
+                if name in fmt:
+                    self.add(doc, (*where, name), f"{name} is an option of csv and xml feeds")
+        if kind == "xml" and "record" not in fmt:
+            self.add(doc, where, "an xml feed needs record: (the path of the record element)")
+        if kind == "csv" and fmt.get("header") is False and "columns" not in fmt:
+            self.add(doc, (*where, "header"), "header: false needs columns: (the column names)")
+        if "encoding" in fmt:
+            try:
+                codecs.lookup(fmt["encoding"])
+            except LookupError:
+                self.add(doc, (*where, "encoding"), f"unknown encoding {fmt['encoding']!r}")
+        if fmt.get("thousands") is not None and fmt["thousands"] == fmt.get("decimal", "."):
+            self.add(doc, (*where, "thousands"), "thousands must differ from decimal")
 
     def check_paginate(self, doc: Document, path: PathTuple, paginate: dict[str, Any]) -> None:
         kind = paginate["type"]

@@ -66,6 +66,8 @@ from runner.errors import (
     SyncRunnerError,
     TransientError,
 )
+from runner.feeds import FeedUnchanged, feed_version
+from runner.feeds.state import FeedStateStore
 from runner.mapping import SOURCE_HASH_COLUMN, CompiledMapping, Reject, compile_mapping
 from runner.progress import Progress
 from runner.progress import Status as ProgressStatus
@@ -447,8 +449,16 @@ class _Sync:
                 self.engine, self.request.user_id, account.id, credentials, self.clock
             )
 
+        feeds = FeedStateStore(
+            self.engine,
+            self.request.user_id,
+            account.id,
+            self.request.sync_type,
+            self.clock,
+            read_only=self.request.dry_run,
+        )
         # A secret the account needs and lacks fails this account with one line.
-        return live_connector(spec, account, self.env, token_store=tokens)
+        return live_connector(spec, account, self.env, token_store=tokens, feed_state=feeds)
 
     # -- one step -----------------------------------------------------------------------------
 
@@ -527,6 +537,9 @@ class _Sync:
         # A complete listing may delist what it did not return (runner.sync.delist).
         delists = bool(sync_type.on_missing) and upsert and (not lookup or bool(step.ids_from))
         seen: set[str] | None = set() if delists and not self.request.dry_run else None
+        expect_feed = getattr(connector, "expect_feed_version", None)
+        if expect_feed is not None and op.format.is_feed:
+            expect_feed(op.name, feed_version(mapping.fingerprint, op.format))
         field_types = {f.name: f.type for f in mapping_spec.fields}
         preparer = RowPreparer(self.target, columns, field_types)
         # SQLite works inside this process: a second thread would only contend for the GIL.
@@ -573,16 +586,18 @@ class _Sync:
                 )
                 if changes is not None:
                     changes.see(records)
+                unread = getattr(page, "rejects", None) or []  # a feed's malformed rows
+                size = len(records) + len(unread)
                 if source_filter is not None:
                     keys, digests = mapping.source_hashes(records)
                     if seen is not None:
                         seen.update(k for k in keys if k is not None)
-                    yield len(records), [], [], (records, keys, digests)
+                    yield size, [], unread, (records, keys, digests)
                 else:
                     if seen is not None:
                         seen.update(filter(None, map(mapping.external_id, records)))
                     mapped, bad = mapping.map_page(records)
-                    yield len(records), mapped, bad, None
+                    yield size, mapped, bad + unread, None
 
         def add(mapped: list[dict[str, Any]], bad: list[Reject]) -> None:
             nonlocal rejected
@@ -621,7 +636,8 @@ class _Sync:
                     if source_filter is not None:
                         source_filter.add(*hashed)
                         if source_filter.waiting >= self.batch_rows:
-                            mapped, bad = source_filter.take(writer.counts)
+                            mapped, more = source_filter.take(writer.counts)
+                            bad = bad + more
                     add(mapped, bad)
                     if len(rows) >= self.batch_rows or len(rejects) >= self.batch_rows:
                         flush()
@@ -634,6 +650,18 @@ class _Sync:
         except (JobInterrupted, KeyboardInterrupt):
             status = "interrupted"
             raise
+        except FeedUnchanged as unchanged:  # nothing to read, nothing written
+            status = "ok"
+            result = {**summary("unchanged"), "reason": unchanged.reason}
+            self._log(
+                logging.INFO,
+                "step.unchanged",
+                f"{label}: unchanged, {unchanged.reason}",
+                account=account,
+                step=name,
+                activity=True,
+            )
+            return result
         except Exception as exc:  # keep what the step did before it failed
             if isinstance(exc, RetryLater):
                 status = "waiting"
@@ -654,6 +682,9 @@ class _Sync:
             result["on_missing"] = self._on_missing(account, name, seen)
         if changes is not None and not self.request.dry_run:
             changes.save(now=self.clock.now())
+        commit_feed = getattr(connector, "commit_feed", None)
+        if commit_feed is not None:
+            commit_feed(op.name)  # a feed read in full: remembered only now
         self._log(
             logging.INFO,
             "step.finished",

@@ -36,6 +36,8 @@ def summary_rows(
             status = f"skipped ({account.get('reason')})"
         elif status == "failed":
             status = f"failed: {account.get('error')}"
+        elif _unchanged_feeds(account):
+            status = "ok (feed unchanged)"
         rows.append(
             {
                 "type": sync_type,
@@ -52,6 +54,12 @@ def summary_rows(
             status = f"{status} (no accounts)"
         rows.append({"type": sync_type, "supplier": "-", "status": status})
     return rows
+
+
+def _unchanged_feeds(account: Mapping[str, Any]) -> bool:
+    """Every step of the account found its feed unchanged (a 304): nothing was read."""
+    steps = (account.get("steps") or {}).values()
+    return bool(steps) and all(step.get("status") == "unchanged" for step in steps)
 
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -22,6 +22,12 @@ DOC = (ROOT / "docs" / "specs.md").read_text(encoding="utf-8")
 FILES = dict(re.findall(r"\*\*`([^`]+\.yaml)`\*\*\n\n```yaml\n(.*?)```", DOC, flags=re.S))
 ACME = {name: text for name, text in FILES.items() if "acme" in name}
 CJ = {name: text for name, text in FILES.items() if "cjdropshipping" in name}
+# The feed suppliers' examples, one per format.
+FEED_FILES = {
+    name: text
+    for name, text in FILES.items()
+    if not any(k in name for k in ("acme", "cjdropshipping"))
+}
 
 
 def quoted_errors(marker: str) -> list[str]:
@@ -68,7 +74,7 @@ def test_the_doc_shows_two_examples_of_five_files():
         "specs/suppliers/cjdropshipping.yaml",
         "mappings/cjdropshipping_product.yaml",
     }
-    assert len(FILES) == 5
+    assert len(FILES) == len(ACME) + len(CJ) + len(FEED_FILES) == 11
 
 
 def test_second_example_validates_as_quoted(tmp_path, monkeypatch):
@@ -79,6 +85,37 @@ def test_second_example_validates_as_quoted(tmp_path, monkeypatch):
     cj = load_specs(Path("specs"), Path("mappings")).suppliers["cjdropshipping"]
     assert cj.auth.type == "session_token"
     assert cj.response.classify[0].as_ == "retry_after"
+
+
+def test_the_doc_shows_a_feed_supplier_of_each_format():
+    assert set(FEED_FILES) == {
+        "specs/suppliers/grossmarkt.yaml",
+        "mappings/grossmarkt_product.yaml",
+        "specs/suppliers/lumen.yaml",
+        "mappings/lumen_product.yaml",
+        "specs/suppliers/parcelo.yaml",
+        "mappings/parcelo_product.yaml",
+    }
+
+
+def test_feed_examples_validate_and_read_their_formats(tmp_path, monkeypatch):
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
+    for name, text in FEED_FILES.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert validate() == (0, ["OK: 7 connectors, 11 mappings, 4 sync types"])
+    specs = load_specs(Path("specs"), Path("mappings"))
+    formats = {
+        name: specs.suppliers[name].operations[op].format
+        for name, op in (("grossmarkt", "catalogue"), ("lumen", "catalogue"), ("parcelo", "export"))
+    }
+    assert formats["grossmarkt"].type == "csv"
+    assert (formats["grossmarkt"].delimiter, formats["grossmarkt"].decimal) == (";", ",")
+    assert formats["grossmarkt"].encoding == "latin-1"
+    assert formats["lumen"].type == "xml"
+    assert formats["lumen"].record == "products/product"
+    assert formats["parcelo"].type == "jsonl"
 
 
 def test_worked_example_validates_and_serves_three_sync_types(workdir):
