@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, func, select
 from runner.clock import SystemClock
 from runner.db.engine import make_engine
 from runner.db.tables import imported_products, marketplace_integrations, orders, suppliers
-from runner.spec.model import SpecSet
+from runner.spec.model import ConnectorSpec, SpecSet
 from runner.sync.report import format_table, summary_rows
 
 DEMO_USER = "demo-user"
@@ -51,14 +51,25 @@ def _insert_missing(conn: Connection, table, rows: list[dict[str, Any]], keys: l
 
 def demo_suppliers(specs: SpecSet) -> list[tuple[str, str, str]]:
     """(id, name, supplier spec) of the demo's supplier accounts: the bundled two, and one
-    for every other supplier spec, so that a supplier added by YAML is in the demo too."""
+    for every other supplier spec whose mappings can make mock records, so that a supplier
+    added by YAML is in the offline demo too."""
     bundled = {kind for _, _, kind in SUPPLIERS}
     others = [
         (f"demo-{name}"[:36], f"{spec.title} (demo)", name)
         for name, spec in sorted(specs.suppliers.items())
-        if name not in bundled
+        if name not in bundled and _runs_offline(spec, specs)
     ]
     return [*SUPPLIERS, *others]
+
+
+def _runs_offline(spec: ConnectorSpec, specs: SpecSet) -> bool:
+    """Every mapping the spec's steps use declares a `mock:` section."""
+    names = {
+        step.mapping or spec.operations[step.operation].mapping
+        for steps in spec.syncs.values()
+        for step in steps
+    }
+    return all(name in specs.mappings and specs.mappings[name].mock is not None for name in names)
 
 
 def seed_demo(engine: Engine, specs: SpecSet) -> None:
