@@ -167,6 +167,8 @@ def to_integer(value: Any) -> int | None:
             result = _whole(_parse_decimal(value, "an integer"), value)
     elif cls is float:
         if not value.is_integer():
+            if not math.isfinite(value):
+                raise Invalid(f"not a finite number: {_show(value)}")
             raise Invalid(f"expected an integer, got {_show(value)}")
         result = int(value)
     elif cls is Decimal:
@@ -199,6 +201,8 @@ def to_decimal(value: Any) -> Decimal | None:
     cls = value.__class__
     if cls is float:
         if not -_FLOAT_LIMIT < value < _FLOAT_LIMIT:  # also false for NaN
+            if not math.isfinite(value):
+                raise Invalid(f"not a finite number: {_show(value)}")
             raise Invalid(f"decimal out of range: {_show(value)}")
         return Decimal(repr(value)).quantize(_QUANTUM, ROUND_HALF_UP)
     if cls is str:
@@ -212,7 +216,7 @@ def to_decimal(value: Any) -> Decimal | None:
     else:
         raise Invalid(f"expected a decimal, got {_show(value)}")
     if not number.is_finite():
-        raise Invalid(f"expected a finite decimal, got {_show(value)}")
+        raise Invalid(f"not a finite number: {_show(value)}")
     if not -_DECIMAL_LIMIT < number < _DECIMAL_LIMIT:
         raise Invalid(f"decimal out of range: {_show(value)}")
     return number.quantize(_QUANTUM, ROUND_HALF_UP)
@@ -277,13 +281,30 @@ def _from_epoch(number: float, value: Any) -> datetime:
 
 def to_list(value: Any) -> list | None:
     if isinstance(value, list):
-        return value
+        return _finite(value)
     if isinstance(value, tuple | types.GeneratorType | map | filter):
-        return list(value)
+        return _finite(list(value))
     raise Invalid(f"expected a list, got {_show(value)}")
 
 
 def to_json(value: Any) -> Any:
+    return _finite(value)
+
+
+def _finite(value: Any) -> Any:
+    """`value` itself, unless it holds NaN or an infinity somewhere: JSON has no token for
+    them (Postgres refuses `NaN`), so such a record is rejected, on every database alike."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        cls = item.__class__
+        if cls is float:
+            if not math.isfinite(item):
+                raise Invalid(f"not a finite number: {_show(item)}")
+        elif cls is dict:
+            stack.extend(item.values())
+        elif cls is list or cls is tuple:
+            stack.extend(item)
     return value
 
 

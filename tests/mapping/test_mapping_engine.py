@@ -233,9 +233,9 @@ def test_to_list():
         (to_decimal, "abc", "expected a decimal"),
         (to_decimal, "22,46", "expected a decimal"),
         (to_decimal, True, "expected a decimal"),
-        (to_decimal, "NaN", "expected a finite decimal"),
-        (to_decimal, float("inf"), "decimal out of range"),
-        (to_decimal, float("nan"), "decimal out of range"),
+        (to_decimal, "NaN", "not a finite number"),
+        (to_decimal, float("inf"), "not a finite number"),
+        (to_decimal, float("nan"), "not a finite number"),
         (to_decimal, "1e12", "decimal out of range"),  # NUMERIC(14, 2) holds < 10^12
         (to_decimal, "999999999999.996", "decimal out of range"),  # would round to 10^12
         (to_boolean, "maybe", "expected a boolean"),
