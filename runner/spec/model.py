@@ -176,6 +176,7 @@ class FieldSpec:
     map: dict[str, Any] | None = None  # value map applied after reading, before coercion
     map_default: Any = None  # used when a value is not in `map` (None = reject if unmapped)
     hash: bool = True  # include in content_hash
+    clamp: bool = False  # a value outside the column's domain is clamped, not rejected
 
 
 @dataclass(frozen=True)
