@@ -111,7 +111,7 @@ def run(
     summary = RunSummary()
     with cli_errors():
         settings = open_settings(specs_dir, database_url, log_format, log_level)
-        engine = open_database(settings)
+        engine = open_database(settings, writable=True)
         options = WorkerOptions(
             offline=offline,
             max_jobs=max_jobs,
@@ -199,7 +199,7 @@ def run_job(
 
     with cli_errors():
         settings = open_settings(specs_dir, database_url, log_format, log_level)
-        engine = open_database(settings)
+        engine = open_database(settings, writable=True)
         stop = StopFlag()
         restore_signals = install_signal_handlers(stop)
         try:
