@@ -38,8 +38,9 @@ GRACE_OPTION = click.option(
     type=click.FloatRange(0),
     default=25.0,
     show_default=True,
-    help="After SIGTERM, how long the current job may take to stop before the worker hands "
-    "it back itself and exits (keep it below the pod's terminationGracePeriodSeconds).",
+    help="After SIGTERM (or --max-runtime), how long the current job may take to stop before "
+    "the worker hands it back itself and exits (keep it below the pod's "
+    "terminationGracePeriodSeconds).",
 )
 
 
@@ -62,7 +63,9 @@ def _outcome_line(done: JobOutcome) -> str:
     type=click.FloatRange(0),
     default=None,
     metavar="SECONDS",
-    help="Claim no new job after this many seconds (the current one finishes).",
+    help="A bound on the run: claim no new job after this many seconds, and stop the "
+    "running one there (it is handed back, behind other due jobs, within --grace-seconds, "
+    "even in the middle of a request).",
 )
 @FAIL_ON_JOB_ERROR_OPTION
 @click.option("--no-maintenance", is_flag=True, help="Skip retention and scoring at the end.")

@@ -96,7 +96,9 @@ class RetrySpec:
 @dataclass(frozen=True)
 class TimeoutSpec:
     connect: float = 10.0
-    read: float = 60.0
+    read: float = 60.0  # between two bytes
+    request: float = 300.0  # one request, connect to last byte
+    page: float = 900.0  # one page (a logical call): every attempt and wait between them
 
 
 @dataclass(frozen=True)
