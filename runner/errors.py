@@ -9,7 +9,7 @@ class ExitCode(IntEnum):
     OK = 0  # the run went as designed, even if some jobs failed (they are in the queue)
     UNEXPECTED = 1  # anything unexpected; a failed job of run-job or run --fail-on-job-error
     BAD_INPUT = 2  # a bad spec or bad arguments; nothing was touched
-    DATABASE = 3  # the database cannot be reached
+    DATABASE = 3  # the database cannot be reached, is read-only, or refuses writes
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it); a running job handed back
 
 
@@ -30,7 +30,16 @@ class SpecError(SyncRunnerError):
 
 
 class DatabaseUnavailable(SyncRunnerError):
+    """The database cannot be reached, is read-only, or refuses the runner's writes."""
+
     exit_code = ExitCode.DATABASE
+
+
+class BadDatabaseUrl(DatabaseUnavailable):
+    """A database URL that cannot be parsed, or names a driver the runner does not support:
+    an operator's typo, so exit 2 like any bad input (never with the password)."""
+
+    exit_code = ExitCode.BAD_INPUT
 
 
 class TransientError(SyncRunnerError):

@@ -21,6 +21,11 @@ Coercion rules (a blank string counts as missing, then `default`, then `required
   number is beyond year 5138) -> aware UTC; a naive time is taken as UTC.
 - list: a list (an expression may also give a tuple or a generator).
 - json: any JSON value.
+Numbers that are NaN or infinite are refused by every type (JSON cannot store them).
+
+Then each column's domain (runner/spec/columns.py): price, cost and stock at least 0, text
+no longer than the column. A value outside it rejects the record, unless the field says
+`clamp: true` (raised to the minimum, cut to the length).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from xxhash import xxh3_64_intdigest, xxh3_128_hexdigest
 
 from runner import __version__
 from runner.paths import compile_path, parse_path
+from runner.spec.columns import COLUMN_DOMAINS, Domain
 from runner.spec.model import FieldSpec, MappingSpec
 from runner.templating import compile_expression, template_variables
 
@@ -170,6 +176,8 @@ def to_integer(value: Any) -> int | None:
             result = _whole(_parse_decimal(value, "an integer"), value)
     elif cls is float:
         if not value.is_integer():
+            if not math.isfinite(value):
+                raise Invalid(f"not a finite number: {_show(value)}")
             raise Invalid(f"expected an integer, got {_show(value)}")
         result = int(value)
     elif cls is Decimal:
@@ -202,6 +210,8 @@ def to_decimal(value: Any) -> Decimal | None:
     cls = value.__class__
     if cls is float:
         if not -_FLOAT_LIMIT < value < _FLOAT_LIMIT:  # also false for NaN
+            if not math.isfinite(value):
+                raise Invalid(f"not a finite number: {_show(value)}")
             raise Invalid(f"decimal out of range: {_show(value)}")
         return Decimal(repr(value)).quantize(_QUANTUM, ROUND_HALF_UP)
     if cls is str:
@@ -215,7 +225,7 @@ def to_decimal(value: Any) -> Decimal | None:
     else:
         raise Invalid(f"expected a decimal, got {_show(value)}")
     if not number.is_finite():
-        raise Invalid(f"expected a finite decimal, got {_show(value)}")
+        raise Invalid(f"not a finite number: {_show(value)}")
     if not -_DECIMAL_LIMIT < number < _DECIMAL_LIMIT:
         raise Invalid(f"decimal out of range: {_show(value)}")
     return number.quantize(_QUANTUM, ROUND_HALF_UP)
@@ -280,13 +290,30 @@ def _from_epoch(number: float, value: Any) -> datetime:
 
 def to_list(value: Any) -> list | None:
     if isinstance(value, list):
-        return value
+        return _finite(value)
     if isinstance(value, tuple | types.GeneratorType | map | filter):
-        return list(value)
+        return _finite(list(value))
     raise Invalid(f"expected a list, got {_show(value)}")
 
 
 def to_json(value: Any) -> Any:
+    return _finite(value)
+
+
+def _finite(value: Any) -> Any:
+    """`value` itself, unless it holds NaN or an infinity somewhere: JSON has no token for
+    them (Postgres refuses `NaN`), so such a record is rejected, on every database alike."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        cls = item.__class__
+        if cls is float:
+            if not math.isfinite(item):
+                raise Invalid(f"not a finite number: {_show(item)}")
+        elif cls is dict:
+            stack.extend(item.values())
+        elif cls is list or cls is tuple:
+            stack.extend(item)
     return value
 
 
@@ -405,17 +432,50 @@ def _translator(
     return translate
 
 
+def _domain_code(
+    i: int, spec: FieldSpec, domain: Domain | None, namespace: dict[str, Any]
+) -> str | None:
+    """The source line that keeps column i's value inside its domain (runner/spec/columns.py):
+    one comparison inline, a call only for a value outside it, which rejects the record or,
+    with `clamp: true`, is raised to the minimum or cut to the length."""
+    if domain is None:
+        return None
+    if domain.minimum is not None and spec.type in ("integer", "decimal"):
+        lowest = COERCERS[spec.type](domain.minimum)
+
+        def raise_to_minimum(value: Any) -> Any:
+            if spec.clamp:
+                return lowest
+            raise Invalid(f"below the minimum of {domain.minimum}: {_show(value)}")
+
+        namespace[f"LO{i}"], namespace[f"FIX{i}"] = domain.minimum, raise_to_minimum
+        return f"if v is not None and v < LO{i}: v = FIX{i}(v)"
+    if domain.max_length is not None and spec.type == "string":
+        cap = domain.max_length
+
+        def cut_to_length(value: str) -> str:
+            if spec.clamp:
+                return value[:cap]
+            raise Invalid(f"longer than {cap} characters ({len(value)}): {_show(value)}")
+
+        namespace[f"LEN{i}"], namespace[f"FIX{i}"] = cap, cut_to_length
+        return f"if v is not None and len(v) > LEN{i}: v = FIX{i}(v)"
+    return None
+
+
 def _field_code(
     i: int,
     spec: FieldSpec,
     namespace: dict[str, Any],
+    domain: Domain | None = None,
     on_default: Callable[[str, str], None] | None = None,
 ) -> list[str]:
     """Source lines computing column i into `v{i}`; what they use goes into `namespace`.
 
     Order: read (path, expression or constant) -> value map -> coercion (a blank string
-    counts as missing) -> `default` when missing -> `required` check. Only names are
-    written into the source; every value from the spec is bound in `namespace`.
+    counts as missing) -> `default` when missing -> the column's domain -> `required`
+    check. Only names are written into the source; every value from the spec is bound in
+    `namespace`.
     """
     coerce = COERCERS[spec.type]
     constant = spec.value if spec.source is None and spec.expr is None else None
@@ -424,6 +484,16 @@ def _field_code(
         default = coerce(fallback) if fallback is not None else None
     except Invalid as exc:
         raise ValueError(f"field {spec.name!r}: bad default or value: {exc.reason}") from None
+    keep_in_domain = _domain_code(i, spec, domain, namespace)
+    if keep_in_domain is not None and default is not None:  # checked once, here
+        scope = {**namespace, "v": default}
+        try:
+            exec(keep_in_domain, scope)
+        except Invalid as exc:
+            raise ValueError(f"field {spec.name!r}: bad default or value: {exc.reason}") from None
+        default = scope["v"]
+        if constant is not None:
+            keep_in_domain = None
 
     lines = []
     steps = parse_path(spec.source) if spec.source is not None else None
@@ -452,7 +522,9 @@ def _field_code(
     if default is not None:
         namespace[f"D{i}"] = default
         lines.append(f"if v is None: v = D{i}")
-    elif spec.required:
+    if keep_in_domain is not None:
+        lines.append(keep_in_domain)
+    if default is None and spec.required:
         lines.append("if v is None: raise Invalid('missing required field')")
     lines.append(f"v{i} = v")
     return lines
@@ -526,9 +598,11 @@ class CompiledMapping:
             "NUL": "\x00",
         }
         body: list[str] = []
+        domains = COLUMN_DOMAINS.get(self.target, {})
         for i, spec in enumerate(specs):
             namespace[f"N{i}"] = spec.name
-            body += [f"field = {i}", *_field_code(i, spec, namespace, self._count_default)]
+            domain = domains.get(spec.name)
+            body += [f"field = {i}", *_field_code(i, spec, namespace, domain, self._count_default)]
         body.append("row = {" + ", ".join(f"N{i}: v{i}" for i in range(len(specs))) + "}")
         hashed = sorted((s.name, i) for i, s in enumerate(specs) if s.hash)
         namespace["PREFIX"] = _SORTED_JSON.encode(tuple(name for name, _ in hashed))

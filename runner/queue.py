@@ -416,18 +416,21 @@ class Queue:
             },
         )
 
-    def release(self, job: Job) -> bool:
-        """Hand the job back (worker stopping): pending, due at once, attempt not charged."""
-        return self._finish(
-            job,
-            "released",
-            {
-                "status": "pending",
-                "attempts": job.attempts - 1,
-                "locked_by": None,
-                "lease_expires_at": None,
-            },
-        )
+    def release(self, job: Job, *, behind: bool = False) -> bool:
+        """Hand the job back (worker stopping): pending, due at once, attempt not charged.
+
+        `behind`: the job overran its run (`--max-runtime`), so it is due from now on, behind
+        every job already due at the same priority (the claim takes the oldest
+        `scheduled_at` first), instead of being claimed first again by the next run."""
+        values: dict[str, Any] = {
+            "status": "pending",
+            "attempts": job.attempts - 1,
+            "locked_by": None,
+            "lease_expires_at": None,
+        }
+        if behind:
+            values["scheduled_at"] = self.clock.now()
+        return self._finish(job, "released", values)
 
     def give_up(self, job: Job) -> bool:
         """Fail a job that was claimed back with no attempt left (its last attempt's worker

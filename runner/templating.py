@@ -18,12 +18,21 @@ A spec is untrusted input (docs/security.md). Two layers keep a template inside 
   `+`, string padding and joining methods and filters, `batch`, `slice`, format widths.
   No single operation may build more than `MAX_BUILD` characters or items, or an integer
   of more than `MAX_POWER_BITS` bits, so CPU and memory stay bounded by the input size.
+
+One budget holds per evaluation (per record, per rendered template): everything those
+operations build adds up, and so do `~`, `join`, `format`, `|string`, `|tojson` and the other
+filters that turn a value into text (`_STRINGIFYING_FILTERS`), counted by the size of the
+text they would make (a list of 300 references to one 1 MB string is 300 MB of text). The
+total may not pass `MAX_BUILD`, the counted operations `MAX_STEPS`, and an expression's result
+`MAX_BUILD` characters or items. `sum` adds numbers only (`sum(start=[])` is quadratic). An
+expression is one expression: `{% set %}` or any other statement smuggled in is refused.
 """
 
 from __future__ import annotations
 
 import re
 import string
+import threading
 import types
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -32,6 +41,7 @@ from typing import Any
 
 from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
 from jinja2 import filters as jinja_filters
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import pass_eval_context
 
@@ -42,7 +52,9 @@ MOCK_VARIABLES = frozenset({"record", "item", "index", "n"})
 
 
 # Limits of the sandbox (see the module docstring).
-MAX_BUILD = 1_000_000  # characters or items one operation may build
+MAX_BUILD = 1_000_000  # characters or items one evaluation may build, all operations together
+MAX_STEPS = 100_000  # counted operations of one evaluation
+MAX_REPEAT = 10_000  # a constant repeat count (`* 999999`) the checker lets through
 MAX_POWER_BITS = 100_000  # bits of an integer power
 MAX_SOURCE = 10_000  # characters of one template or expression
 MAX_NESTING = 40  # brackets, and levels of the parsed tree / 3
@@ -77,6 +89,11 @@ _REFUSED_STATEMENTS = (
     nodes.FromImport,
     nodes.Extends,
     nodes.Block,
+    nodes.Assign,
+    nodes.AssignBlock,
+    nodes.With,
+    nodes.Scope,
+    nodes.EvalContextModifier,
 )
 _FORMAT_WIDTH = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 
@@ -88,11 +105,79 @@ class UnsafeTemplate(TemplateSyntaxError):
         super().__init__(f"refused by the sandbox: {message}", 1)
 
 
+class _Budget(threading.local):
+    """What the current evaluation (of this thread) has built, and its counted operations."""
+
+    built = 0
+    steps = 0
+
+
+_BUDGET = _Budget()
+
+
+def _fresh_budget() -> None:
+    budget = _BUDGET
+    budget.built = 0
+    budget.steps = 0
+
+
 def _too_big(size: int, what: str) -> None:
-    if size > MAX_BUILD:
+    """Charge `size` characters or items built by `what` to the evaluation's budget."""
+    budget = _BUDGET
+    built = budget.built + size
+    if size > MAX_BUILD or built > MAX_BUILD:
         raise SecurityError(
-            f"{what} would build {size:,} characters or items; the sandbox allows {MAX_BUILD:,}"
+            f"{what} would build {size:,} characters or items ({built:,} in this "
+            f"evaluation); the sandbox allows {MAX_BUILD:,}"
         )
+    budget.built = built
+    _steps(1)
+
+
+def _steps(count: int) -> None:
+    """Charge `count` operations (a filter or test applied per item, an `in` scan)."""
+    budget = _BUDGET
+    budget.steps += count
+    if budget.steps > MAX_STEPS:
+        raise SecurityError(f"more than {MAX_STEPS:,} operations; the sandbox allows that many")
+
+
+def text_size(value: Any, limit: int = MAX_BUILD) -> int:
+    """About how many characters `str(value)` or its JSON would hold, counted until past
+    `limit` (so never more than `limit` steps, however much the value shares)."""
+    cls = value.__class__
+    if cls is str:
+        return len(value)
+    if cls is list:  # the common result: a flat list of texts and numbers, one pass
+        total = len(value) + 2
+        for item in value:
+            kind = item.__class__
+            if kind is str:
+                total += len(item) + 2
+            elif kind not in _SCALARS:
+                break
+        else:
+            return total
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            total += len(item) + 2
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += len(item) + 2
+            stack.extend(item)
+        elif isinstance(item, dict):
+            total += 2 * len(item) + 2
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        else:
+            total += 8  # a number, None, a date
+    return total
+
+
+def _charge_text(value: Any, what: str) -> None:
+    _too_big(text_size(value), what)
 
 
 def _sized(value: Any) -> bool:
@@ -138,12 +223,14 @@ def _check_binop(op: str, left: Any, right: Any) -> None:
     elif op == "%":
         if isinstance(left, str):
             _check_percent_format(left)
+            _too_big(len(left) + text_size(right), "'%'")
     elif op == "+" and _sized(left) and _sized(right):
         _too_big(len(left) + len(right), "'+'")
 
 
 def _check_str_method(method: Any, args: tuple, kwargs: dict) -> None:
-    """Caps the str methods that pad, join or replace (the others cannot amplify)."""
+    """Caps the str methods that pad, join or replace (the others cannot amplify): each
+    charges the size of what it would build."""
     owner, name = method.__self__, method.__name__
     values = [*args, *kwargs.values()]
     if name in ("center", "ljust", "rjust", "zfill") and values:
@@ -156,11 +243,23 @@ def _check_str_method(method: Any, args: tuple, kwargs: dict) -> None:
         items = values[0]
         count = len(items) if hasattr(items, "__len__") else MAX_BUILD + 1
         _too_big(max(count - 1, 0) * len(owner), "str.join()")
+        _charge_text(items, "str.join()")
     elif name == "replace" and len(values) >= 2:
         old, new = values[0], values[1]
         if isinstance(old, str) and isinstance(new, str):
             hits = owner.count(old) if old else len(owner) + 1
             _too_big(len(owner) + hits * len(new), "str.replace()")
+
+
+class _BudgetedCodeGenerator(CodeGenerator):
+    """jinja2's code generator, except that `~` calls the sandbox's `budgeted_concat`."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.budgeted_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
 
 
 class DataFirstSandbox(ImmutableSandboxedEnvironment):
@@ -172,6 +271,7 @@ class DataFirstSandbox(ImmutableSandboxedEnvironment):
     """
 
     intercepted_binops = frozenset({"*", "**", "%", "+"})
+    code_generator_class = _BudgetedCodeGenerator
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -179,6 +279,9 @@ class DataFirstSandbox(ImmutableSandboxedEnvironment):
         for name in REMOVED_FILTERS:
             self.filters.pop(name, None)
         self.filters.update(_CAPPED_FILTERS)
+        self.tests["in"] = _counted_in
+        for name in _STRINGIFYING_FILTERS:
+            self.filters[name] = _stringifying(name, self.filters[name])
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if obj.__class__ is dict:
@@ -198,11 +301,29 @@ class DataFirstSandbox(ImmutableSandboxedEnvironment):
         _check_binop(operator, left, right)
         return self.binop_table[operator](left, right)
 
+    def budgeted_concat(self, parts: tuple) -> str:
+        """`a ~ b ~ c`: charged the size of the text it makes, before making it."""
+        size = 0
+        for part in parts:
+            size += len(part) if part.__class__ is str else text_size(part)
+        budget = _BUDGET
+        if budget.built + size > MAX_BUILD:
+            _too_big(size, "'~'")
+        budget.built += size
+        return "".join(map(str, parts))
+
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         wrapped = super().wrap_str_format(value)
-        if wrapped is not None:
-            _check_brace_format(value.__self__)
-        return wrapped
+        if wrapped is None:
+            return None
+        _check_brace_format(value.__self__)
+        owner = value.__self__
+
+        def budgeted(*args: Any, **kwargs: Any) -> str:
+            _too_big(len(owner) + text_size([args, kwargs]), "str.format()")
+            return wrapped(*args, **kwargs)
+
+        return budgeted
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(__obj, types.BuiltinMethodType) and isinstance(
@@ -226,6 +347,7 @@ def _capped_indent(value: Any, width: Any = 4, first: bool = False, blank: bool 
 
 def _capped_format(value: Any, *args: Any, **kwargs: Any) -> str:
     _check_percent_format(str(value))
+    _too_big(text_size([value, args, kwargs]), "the format filter")
     return jinja_filters.do_format(value, *args, **kwargs)
 
 
@@ -233,7 +355,65 @@ def _capped_format(value: Any, *args: Any, **kwargs: Any) -> str:
 def _capped_join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> str:
     items = list(value)
     _too_big(max(len(items) - 1, 0) * len(str(d)), "the join filter")
+    if attribute is None:
+        _charge_text(items, "the join filter")
     return jinja_filters.sync_do_join(eval_ctx, items, d, attribute)
+
+
+def _capped_sum(environment: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> Any:
+    """`sum` of numbers only: adding lists or strings one by one is quadratic."""
+    if isinstance(start, bool) or not isinstance(start, int | float | Decimal):
+        raise SecurityError(
+            "sum adds numbers only: the sandbox refuses a start that is not a number"
+        )
+    return jinja_filters.sync_do_sum(environment, iterable, attribute, start)
+
+
+_capped_sum.jinja_pass_arg = jinja_filters.sync_do_sum.jinja_pass_arg  # type: ignore[attr-defined]
+
+
+def _counted_in(value: Any, seq: Any) -> bool:
+    """The `in` test, which `select('in', record.list)` runs per item (quadratic): each
+    scan counts as many steps as the container holds."""
+    _steps(len(seq) + 1 if _sized(seq) else 1)
+    return value in seq
+
+
+# Filters that turn their whole input into text: charged the size of that text first.
+_STRINGIFYING_FILTERS = (
+    "string",
+    "tojson",
+    "e",
+    "escape",
+    "urlencode",
+    "trim",
+    "striptags",
+    "title",
+    "upper",
+    "lower",
+    "capitalize",
+    "truncate",
+    "wordcount",
+)
+
+
+# Of those, the ones whose text can outgrow a text input (`<` becomes `&lt;`).
+_GROWING_FILTERS = frozenset({"tojson", "e", "escape", "urlencode"})
+
+
+def _stringifying(name: str, apply: Callable[..., Any]) -> Callable[..., Any]:
+    what = f"the {name} filter"
+    growing = name in _GROWING_FILTERS
+    at = 1 if hasattr(apply, "jinja_pass_arg") else 0  # after the context or environment
+
+    def charged(*args: Any, **kwargs: Any) -> Any:
+        if growing or args[at].__class__ is not str:
+            _charge_text(args[at], what)
+        return apply(*args, **kwargs)
+
+    if hasattr(apply, "jinja_pass_arg"):
+        charged.jinja_pass_arg = apply.jinja_pass_arg  # type: ignore[attr-defined]
+    return charged
 
 
 @pass_eval_context
@@ -266,6 +446,7 @@ _CAPPED_FILTERS: dict[str, Callable[..., Any]] = {
     "replace": _capped_replace,
     "batch": _capped_batch,
     "slice": _capped_slice,
+    "sum": _capped_sum,
 }
 
 
@@ -350,6 +531,13 @@ def check_source(source: str, *, expression: bool = False) -> nodes.Template:
     tree = _parse(source, expression=expression)
     if _depth(tree, MAX_NESTING * 3) > MAX_NESTING * 3:
         raise UnsafeTemplate(f"expression nested more than {MAX_NESTING * 3} levels deep")
+    if expression and not (
+        len(tree.body) == 1
+        and isinstance(tree.body[0], nodes.Output)
+        and len(tree.body[0].nodes) == 1
+    ):
+        raise UnsafeTemplate("an expression holds one expression: no {% %} or {{ }} tags")
+    _check_unbounded(tree)
     for node in tree.find_all((nodes.Stmt, nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Const)):
         if isinstance(node, _REFUSED_STATEMENTS):
             what = type(node).__name__.lower()
@@ -365,11 +553,54 @@ def check_source(source: str, *, expression: bool = False) -> nodes.Template:
     return tree
 
 
+def _check_unbounded(tree: nodes.Template) -> None:
+    """Refuse what is unbounded on its face: a value repeated more than `MAX_REPEAT` times
+    by a constant (`[record.name] * 999999`), a `sum` that does not add numbers."""
+    for node in tree.find_all((nodes.Mul, nodes.Filter)):
+        if isinstance(node, nodes.Mul):
+            for side in (node.left, node.right):
+                if (
+                    isinstance(side, nodes.Const)
+                    and isinstance(side.value, int)
+                    and side.value > MAX_REPEAT
+                ):
+                    raise UnsafeTemplate(
+                        f"repeats a value {side.value:,} times; the limit is {MAX_REPEAT:,}"
+                    )
+        elif node.name == "sum":
+            for keyword in node.kwargs:
+                start = keyword.value
+                literal = isinstance(start, nodes.List | nodes.Tuple | nodes.Dict)
+                if keyword.key == "start" and (
+                    literal
+                    or (isinstance(start, nodes.Const) and not isinstance(start.value, int | float))
+                ):
+                    raise UnsafeTemplate("sum adds numbers only: its start must be a number")
+
+
+def _output_too_big(value: Any) -> None:
+    if value.__class__ in _SCALARS:
+        if value.__class__ is str and len(value) > MAX_BUILD:
+            _too_big(len(value), "the expression's result")
+        return
+    size = text_size(value)
+    if size > MAX_BUILD:
+        _too_big(size, "the expression's result")
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None), Decimal})
+
+
 def compile_template(source: str) -> Callable[[Mapping[str, Any]], str]:
     """Compile a string template once; the result renders it with the given variables."""
     check_source(source)
     template = template_environment().from_string(source)
-    return lambda variables: template.render(variables)
+
+    def render(variables: Mapping[str, Any]) -> str:
+        _fresh_budget()
+        return template.render(variables)
+
+    return render
 
 
 def compile_expression(source: str) -> Callable[[Mapping[str, Any]], Any]:
@@ -386,7 +617,9 @@ def compile_expression(source: str) -> Callable[[Mapping[str, Any]], Any]:
     if template is None:  # a jinja2 without the internals used below: the plain call
 
         def evaluate_plain(variables: Mapping[str, Any]) -> Any:
+            _fresh_budget()
             value = expression(variables)
+            _output_too_big(value)
             return None if isinstance(value, Undefined) else value
 
         return evaluate_plain
@@ -395,11 +628,20 @@ def compile_expression(source: str) -> Callable[[Mapping[str, Any]], Any]:
     base = dict(template.globals)
     new_context = env.context_class
 
+    budget = _BUDGET
+    scalars = _SCALARS
+
     def evaluate(variables: Mapping[str, Any]) -> Any:
+        budget.built = budget.steps = 0
         context = new_context(env, {**base, **variables}, None, {})
         for _ in render(context):
             pass
         value = context.vars["result"]
+        # Only what the evaluation built can share references: a result made of the
+        # record's own values (parsed JSON shares nothing) is as big as the record.
+        cls = value.__class__
+        if (cls is str and len(value) > MAX_BUILD) or (budget.built and cls not in scalars):
+            _output_too_big(value)
         return None if isinstance(value, Undefined) else value
 
     return evaluate

@@ -3,7 +3,9 @@
 `sync-runner run` (the CronJob) calls `Worker.run()`:
 1. enqueue the schedules of runner.yaml that are due (`enqueue_due_schedules`), idempotently;
 2. claim and run jobs until none is claimable, or `max_jobs` jobs ran, or `max_runtime`
-   seconds passed (no new claim after that; the current job finishes), or a stop signal;
+   seconds passed, or a stop signal. At `max_runtime` a running job is stopped as by
+   SIGTERM (below), and handed back behind the other due jobs (`Queue.release(behind=
+   True)`): a job that overruns every run must not keep the jobs queued after it waiting;
 3. run maintenance (`runner.maintenance.run_maintenance`) unless disabled.
 
 While a job runs, a lease keeper thread renews its lease every `min(heartbeat_seconds,
@@ -307,6 +309,11 @@ class _LeaseKeeper(threading.Thread):
     def run(self) -> None:
         next_beat = time.monotonic() + self.interval
         while not self._done.wait(min(self.interval, 0.2)):
+            worker = self.worker
+            deadline = worker.deadline
+            if deadline is not None and time.monotonic() >= deadline and not worker.stop.is_set():
+                worker.overran = True
+                worker.stop.request("the run's --max-runtime was reached")
             if self._grace_over():
                 self._hand_back_and_exit()
             if self.lost or time.monotonic() < next_beat:
@@ -344,7 +351,7 @@ class _LeaseKeeper(threading.Thread):
 
     def _hand_back_and_exit(self) -> None:
         try:
-            released = self.worker.queue.release(self.job)
+            released = self.worker.queue.release(self.job, behind=self.worker.overran)
         except Exception as exc:
             released = False
             log.error("job %s: could not hand the job back: %s", self.job.id, _one_line(exc))
@@ -397,6 +404,8 @@ class Worker:
         self.clock = clock or SystemClock()
         self.options = options or WorkerOptions()
         self.stop = stop or StopFlag()
+        self.deadline: float | None = None  # time.monotonic() of --max-runtime, in run()
+        self.overran = False  # the running job was stopped at the deadline
         self.worker_id = worker_id or new_worker_id()
         self.queue = Queue(engine, specs.runner.queue, self.clock, rng)
         self.on_job_end = list(on_job_end)
@@ -406,6 +415,8 @@ class Worker:
         """Schedules, then drain, then maintenance (see the module docstring)."""
         report = RunReport(self.worker_id)
         started = time.monotonic()
+        if self.options.max_runtime is not None:
+            self.deadline = started + self.options.max_runtime
         log.info(
             "worker %s started",
             self.worker_id,
@@ -415,7 +426,7 @@ class Worker:
             report.enqueued = enqueue_due_schedules(self.queue, self.specs)
         while True:
             if self.stop.is_set():
-                report.stopped_by = "signal"
+                report.stopped_by = "max_runtime" if self.overran else "signal"
                 break
             if self.options.max_jobs is not None and len(report.outcomes) >= self.options.max_jobs:
                 report.stopped_by = "max_jobs"
@@ -517,7 +528,7 @@ class Worker:
             ok = queue.defer(job, exc.delay_seconds, _one_line(exc))
             return ("deferred" if ok else "lost"), _one_line(exc), None
         except JobInterrupted as exc:
-            ok = queue.release(job)
+            ok = queue.release(job, behind=self.overran)
             return ("released" if ok else "lost"), _one_line(exc), None
         except JobFailed as exc:
             outcome = queue.fail(

@@ -56,13 +56,13 @@ MODE_OPTION = click.option(
 
 @contextmanager
 def _database(
-    specs_dir: Path | None, database_url: str | None
+    specs_dir: Path | None, database_url: str | None, *, writable: bool = False
 ) -> Iterator[tuple[Settings, Engine]]:
-    """Specs (exit 2 on a bad one), then the database (exit 3), disposed afterwards; the
-    runner's errors become one line."""
+    """Specs (exit 2 on a bad one), then the database (exit 3; a read-only one too when the
+    command writes), disposed afterwards; the runner's errors become one line."""
     with cli_errors():
         settings = open_settings(specs_dir, database_url)
-        engine = open_database(settings)
+        engine = open_database(settings, writable=writable)
         try:
             yield settings, engine
         finally:
@@ -177,7 +177,7 @@ def add(
     if bool(supplier) == bool(marketplace):
         raise click.UsageError("give exactly one of --supplier SPEC or --marketplace SPEC")
     stored = _credentials(credentials)
-    with _database(specs_dir, database_url) as (settings, engine):
+    with _database(specs_dir, database_url, writable=True) as (settings, engine):
         account = add_account(
             engine,
             settings.specs,
@@ -304,7 +304,7 @@ def set_(
         credentials=_credentials(credentials, unset=unset_credential),
         settings=_settings(settings_, unset=unset_setting),
     )
-    with _database(specs_dir, database_url) as (settings, engine):
+    with _database(specs_dir, database_url, writable=True) as (settings, engine):
         account = set_account(engine, account_id, change)
     view = account_view(account, settings.specs)
     if as_json:
@@ -323,7 +323,7 @@ def disable(account_id: str, specs_dir: Path | None, database_url: str | None, a
     brings it back). Nothing is deleted."""
     from runner.accounts import AccountChange, account_view, set_account
 
-    with _database(specs_dir, database_url) as (_, engine):
+    with _database(specs_dir, database_url, writable=True) as (_, engine):
         account = set_account(engine, account_id, AccountChange(status="disabled"))
     if as_json:
         click.echo(to_json(account_view(account)))

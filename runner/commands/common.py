@@ -44,6 +44,9 @@ def cli_errors() -> Iterator[None]:
     A spec error lists every problem (exit 2); a lost database is exit 3; anything else
     unexpected propagates (exit 1 with a traceback: that is a bug to report).
     """
+    from sqlalchemy.exc import DBAPIError
+
+    from runner.db.access import write_problem
     from runner.db.engine import describe_db_error
 
     try:
@@ -55,7 +58,13 @@ def cli_errors() -> Iterator[None]:
     except SyncRunnerError as exc:
         raise fail(str(exc), exc.exit_code) from None
     except (OperationalError, InterfaceError) as exc:
-        raise fail(describe_db_error(exc), ExitCode.DATABASE) from None
+        problem = write_problem(exc, "the configured URL")
+        raise fail(problem or describe_db_error(exc), ExitCode.DATABASE) from None
+    except DBAPIError as exc:  # read-only, or a privilege missing, after the start-up probe
+        problem = write_problem(exc, "the configured URL")
+        if problem is None:
+            raise
+        raise fail(problem, ExitCode.DATABASE) from None
 
 
 def open_settings(
@@ -72,11 +81,12 @@ def open_settings(
     return settings
 
 
-def open_database(settings: Settings) -> Engine:
-    """Connect and check the schema; DatabaseUnavailable (exit 3) otherwise."""
+def open_database(settings: Settings, *, writable: bool = False) -> Engine:
+    """Connect and check the schema (and, for a command that writes, that the database
+    takes writes); DatabaseUnavailable (exit 3) otherwise."""
     from runner.db.engine import connect_or_exit
 
-    return connect_or_exit(settings.database_url)
+    return connect_or_exit(settings.database_url, writable=writable)
 
 
 def _default(value: Any) -> Any:

@@ -49,7 +49,7 @@ def maintain(
 
     with cli_errors():
         settings = open_settings(specs_dir, database_url, log_format, log_level)
-        engine = open_database(settings)
+        engine = open_database(settings, writable=True)
         try:
             summary = run_maintenance(engine, settings.specs, SystemClock())
         finally:

@@ -28,10 +28,10 @@ from runner.db.tables import JOB_STATUSES
 from runner.errors import ExitCode
 
 
-def _queue(settings: Settings):
+def _queue(settings: Settings, *, writable: bool = False):
     from runner.queue import Queue
 
-    return Queue(open_database(settings), settings.specs.runner.queue)
+    return Queue(open_database(settings, writable=writable), settings.specs.runner.queue)
 
 
 def parse_when(text: str, now: datetime) -> datetime:
@@ -119,7 +119,7 @@ def enqueue(
                 raise click.BadParameter("must be a JSON object", param_hint="--metadata")
         if dry_run:
             metadata["dry_run"] = True
-        queue = _queue(settings)
+        queue = _queue(settings, writable=True)
         result = queue.enqueue(
             user_id,
             sync_type,
@@ -310,7 +310,7 @@ def retry_jobs(
     if not job_ids and not all_failed:
         raise click.UsageError("give job ids or --all-failed")
     with cli_errors():
-        queue = _queue(open_settings(specs_dir, database_url))
+        queue = _queue(open_settings(specs_dir, database_url), writable=True)
         ids = list(job_ids)
         if all_failed:
             ids += [
@@ -343,7 +343,7 @@ def cancel_jobs(job_ids: tuple[str, ...], specs_dir: Path | None, database_url: 
       sync-runner jobs cancel 7c1f2a9e 0d4b4a57
     """
     with cli_errors():
-        queue = _queue(open_settings(specs_dir, database_url))
+        queue = _queue(open_settings(specs_dir, database_url), writable=True)
 
         def cancel_one(given: str) -> str:
             job_id = queue.find(given)

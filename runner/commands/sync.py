@@ -107,7 +107,7 @@ def sync(
         if sync_type not in settings.specs.sync_types:
             known = ", ".join(sorted(settings.specs.sync_types))
             raise fail(f"unknown sync type {sync_type!r} (known: {known})", ExitCode.BAD_INPUT)
-        engine = open_database(settings)
+        engine = open_database(settings, writable=not dry_run)
         try:
             result = run_sync(
                 engine,

@@ -46,8 +46,9 @@ GRACE_OPTION = click.option(
     type=click.FloatRange(0),
     default=25.0,
     show_default=True,
-    help="After SIGTERM, how long the current job may take to stop before the worker hands "
-    "it back itself and exits (keep it below the pod's terminationGracePeriodSeconds).",
+    help="After SIGTERM (or --max-runtime), how long the current job may take to stop before "
+    "the worker hands it back itself and exits (keep it below the pod's "
+    "terminationGracePeriodSeconds).",
 )
 
 
@@ -70,7 +71,9 @@ def _outcome_line(done: JobOutcome) -> str:
     type=click.FloatRange(0),
     default=None,
     metavar="SECONDS",
-    help="Claim no new job after this many seconds (the current one finishes).",
+    help="A bound on the run: claim no new job after this many seconds, and stop the "
+    "running one there (it is handed back, behind other due jobs, within --grace-seconds, "
+    "even in the middle of a request).",
 )
 @FAIL_ON_JOB_ERROR_OPTION
 @click.option("--no-maintenance", is_flag=True, help="Skip retention and scoring at the end.")
@@ -121,7 +124,7 @@ def run(
     summary = RunSummary()
     with cli_errors():
         settings = open_settings(specs_dir, database_url, log_format, log_level)
-        engine = open_database(settings)
+        engine = open_database(settings, writable=True)
         summary.supplier_names = account_spec_names(engine)
         if not offline:  # offline, every account runs on the mock and needs no secret
             warn_missing_secrets(engine, settings.specs)
@@ -221,7 +224,7 @@ def run_job(
     del fail_on_job_error  # no effect: a failed job always exits 1
     with cli_errors():
         settings = open_settings(specs_dir, database_url, log_format, log_level)
-        engine = open_database(settings)
+        engine = open_database(settings, writable=True)
         stop = StopFlag()
         restore_signals = install_signal_handlers(stop)
         try:

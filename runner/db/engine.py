@@ -20,7 +20,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from runner.errors import DatabaseUnavailable
+from runner.db.access import probe_writes, write_problem
+from runner.errors import BadDatabaseUrl, DatabaseUnavailable
 
 DEFAULT_DATABASE_URL = "sqlite:///sync-runner.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -49,6 +50,20 @@ def redact_url(url: str) -> str:
     return _PASSWORD.sub(r"\g<head>:***@", url)
 
 
+def masked_url(url: str) -> str:
+    """A URL that may not even parse, with everything before its last `@` (user and
+    password, wherever a typo put them) and any password parameter masked."""
+    head, at, tail = url.rpartition("@")
+    if at:
+        scheme = head.find("//")
+        url = f"{head[: scheme + 2] if scheme >= 0 else ''}***@{tail}"
+    return _PASSWORD_PARAM.sub(r"\1***", url)
+
+
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+_URL_FORMS = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
 def make_engine(url: str | None = None, **kwargs) -> Engine:
     """An engine for `url` (default `sqlite:///sync-runner.db`). Does not connect yet.
 
@@ -58,14 +73,28 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
     url = normalize_url(url or DEFAULT_DATABASE_URL)
     try:
         parsed = make_url(url)
-        if parsed.get_backend_name() == "postgresql":
+    except (ArgumentError, ValueError):  # its message repeats the URL: not shown
+        raise BadDatabaseUrl(
+            f"invalid database URL {masked_url(url)}: expected {_URL_FORMS}"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise BadDatabaseUrl(
+            f"unsupported database {backend!r} in {masked_url(url)}: sync-runner supports "
+            f"SQLite and PostgreSQL ({_URL_FORMS})"
+        )
+    try:
+        if backend == "postgresql":
             connect_args = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
             connect_args.update(kwargs.pop("connect_args", {}))
             engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **kwargs)
         else:
             engine = create_engine(parsed, **kwargs)
-    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        raise DatabaseUnavailable(f"invalid database URL {redact_url(url)}: {exc}") from None
+    except (ArgumentError, NoSuchModuleError, ValueError, ImportError) as exc:
+        reason = masked_url(" ".join(str(exc).split()))[:200]
+        raise BadDatabaseUrl(
+            f"invalid database URL {masked_url(url)} ({reason}): use {_URL_FORMS}"
+        ) from None
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     return engine
@@ -110,11 +139,13 @@ def describe_db_error(exc: BaseException, url: str | None = None) -> str:
     return f"database unavailable{where}: {detail}"
 
 
-def check_database(engine: Engine, *, require_schema: bool = True) -> None:
+def check_database(engine: Engine, *, require_schema: bool = True, writable: bool = False) -> None:
     """Connect once; raise `DatabaseUnavailable` with one clear line if that fails.
 
     With `require_schema`, a reachable database without the runner's tables also fails, and
-    the message says to run `sync-runner db upgrade`.
+    the message says to run `sync-runner db upgrade`. With `writable`, a database that would
+    refuse the runner's writes (read-only, or a user without privileges) fails too, with
+    the fix (runner/db/access.py).
     """
     url = engine.url.render_as_string(hide_password=True)
     database = engine.url.database
@@ -141,16 +172,26 @@ def check_database(engine: Engine, *, require_schema: bool = True) -> None:
             f"database at {redact_url(url)} has no sync-runner tables: "
             "run `sync-runner db upgrade` first"
         )
+    if writable:
+        try:
+            with engine.connect() as conn:
+                probe_writes(conn)
+        except DBAPIError as exc:
+            problem = write_problem(exc, redact_url(url))
+            raise DatabaseUnavailable(problem or describe_db_error(exc, url)) from None
 
 
-def connect_or_exit(url: str | None, *, require_schema: bool = True) -> Engine:
-    """`make_engine(url)` and `check_database()`; raises `DatabaseUnavailable` (exit 3).
+def connect_or_exit(
+    url: str | None, *, require_schema: bool = True, writable: bool = False
+) -> Engine:
+    """`make_engine(url)` and `check_database()`; raises `DatabaseUnavailable` (exit 3;
+    `BadDatabaseUrl`, exit 2, for a URL that does not parse or names another database).
 
-    The CLI maps the exception to exit code 3 and prints its one line.
+    The CLI maps the exception to its exit code and prints its one line.
     """
     engine = make_engine(url)
     try:
-        check_database(engine, require_schema=require_schema)
+        check_database(engine, require_schema=require_schema, writable=writable)
     except DatabaseUnavailable:
         engine.dispose()
         raise

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from runner.db.tables import activity_logs, imported_products, orders, sync_rejects
+from runner.redact import redact, redact_data
 
 INT32 = (-(2**31), 2**31 - 1)
 _stage_names = itertools.count(1)
@@ -600,10 +602,19 @@ def analyze(conn: Connection, target: Target) -> None:
 
 
 def insert_rejects(conn: Connection, rejects: Sequence[Mapping[str, Any]]) -> None:
-    """Insert `sync_rejects` rows in one executemany. Payloads are made JSON-safe."""
+    """Insert `sync_rejects` rows in one executemany. Payloads are made JSON-safe (a NaN
+    becomes the string "nan", which every database's JSON takes) and, like the reason,
+    redacted: a supplier that echoes a credential inside a record must not store it."""
     if not rejects:
         return
-    rows = [{**reject, "payload": json_safe(reject.get("payload"))} for reject in rejects]
+    rows = [
+        {
+            **reject,
+            "reason": redact(reject.get("reason") or ""),
+            "payload": redact_data(json_safe(reject.get("payload"))),
+        }
+        for reject in rejects
+    ]
     conn.execute(insert(sync_rejects), rows)
 
 
@@ -618,10 +629,25 @@ def insert_activity(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> N
 
 
 def json_safe(value: Any) -> Any:
-    """`value` as plain JSON types (Decimals and dates become strings)."""
+    """`value` as plain JSON types (Decimals and dates become strings, and so do NaN and
+    infinities, which JSON has no token for and Postgres refuses)."""
     if value is None:
         return None
-    return json.loads(json.dumps(value, default=str))
+    try:
+        return json.loads(json.dumps(value, default=str, allow_nan=False))
+    except ValueError:  # a non-finite float somewhere: the slow path, rare
+        return json.loads(json.dumps(_finite_floats(value), default=str))
+
+
+def _finite_floats(value: Any) -> Any:
+    """`value` with every non-finite float replaced by its text ("nan", "inf")."""
+    if value.__class__ is float:
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, dict):
+        return {key: _finite_floats(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_floats(item) for item in value]
+    return value
 
 
 # ---------------------------------------------------------------------------------------------

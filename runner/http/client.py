@@ -45,6 +45,8 @@ import msgspec
 from runner import __version__
 from runner.errors import PermanentError, RetryLater, TransientError
 from runner.http.auth import Auth, Call
+from runner.http.body import ACCEPT_ENCODING, BadEncoding, RequestDeadline, read_body
+from runner.http.body import BodyTooLarge as _BodyOverCap
 from runner.http.pool import ClientPool
 from runner.http.ratelimit import RateLimiter
 from runner.http.response import Response
@@ -152,11 +154,16 @@ class HttpClient:
         self.max_wait = max_wait
         self._rules = ResponseRules(self.rules)
         timeouts = timeouts or TimeoutSpec()
+        self.timeouts = timeouts
         timeout = httpx.Timeout(
             connect=timeouts.connect, read=timeouts.read, write=timeouts.read, pool=timeouts.read
         )
         verify = httpx.create_ssl_context()  # loaded once, shared by the clients
-        headers = {"User-Agent": f"sync-runner/{__version__}", "Accept": "application/json"}
+        headers = {
+            "User-Agent": f"sync-runner/{__version__}",
+            "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,
+        }
 
         def make() -> httpx.Client:
             no_cookies = http.cookiejar.CookieJar(
@@ -183,6 +190,7 @@ class HttpClient:
         attempt = 0
         sent = 0
         resent_for_auth = False
+        page_deadline = self.clock() + self.timeouts.page  # every attempt and wait included
         while True:
             attempt += 1
             if self.limiter is not None:
@@ -203,10 +211,17 @@ class HttpClient:
             sent += 1
             with self._lock:
                 self.requests += 1
+            deadline = min(self.clock() + self.timeouts.request, page_deadline)
             try:
-                status, headers, content = self._send(prepared, url)
+                status, headers, content = self._send(prepared, url, deadline)
+            except RequestDeadline:
+                outcome: Any = _Failure(
+                    f"timeout (over the {self.timeouts.request:g} s request deadline, "
+                    "connect to last byte)",
+                    True,
+                )
             except httpx.TimeoutException as exc:
-                outcome: Any = _Failure(f"timeout ({type(exc).__name__})", True)
+                outcome = _Failure(f"timeout ({type(exc).__name__})", True)
             except httpx.TransportError as exc:
                 outcome = _Failure(
                     f"connection error ({type(exc).__name__}: {redact(str(exc))})", True
@@ -233,14 +248,16 @@ class HttpClient:
                         )
             if isinstance(outcome, Response):
                 return outcome
-            self._fail_or_wait(outcome, where, attempt, shown, sent)
+            self._fail_or_wait(outcome, where, attempt, shown, sent, page_deadline)
 
     def close(self) -> None:
         self._clients.close()
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _send(self, call: Call, url: httpx.URL) -> tuple[int, httpx.Headers, bytes]:
+    def _send(
+        self, call: Call, url: httpx.URL, deadline: float
+    ) -> tuple[int, httpx.Headers, bytes]:
         with self._clients.lease() as client:
             request = client.build_request(
                 call.method, url, headers=call.headers, json=call.json, data=call.data
@@ -250,16 +267,14 @@ class HttpClient:
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > self.max_body_bytes:
                     raise BodyTooLarge(self._too_large(int(declared)))
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > self.max_body_bytes:
-                        raise BodyTooLarge(self._too_large(size))
-                    chunks.append(chunk)
+                content = read_body(response, self.max_body_bytes, deadline, self.clock)
+            except _BodyOverCap as exc:
+                raise BodyTooLarge(self._too_large(exc.size)) from None
+            except BadEncoding as exc:
+                raise BodyTooLarge(str(exc)) from None
             finally:
                 response.close()
-        return response.status_code, response.headers, b"".join(chunks)
+        return response.status_code, response.headers, content
 
     def _too_large(self, size: int) -> str:
         return (
@@ -382,7 +397,13 @@ class HttpClient:
         return max(0.0, min(spec.max_backoff_seconds, jittered))
 
     def _fail_or_wait(
-        self, failure: _Failure, where: str, attempt: int, shown: str, sent: int
+        self,
+        failure: _Failure,
+        where: str,
+        attempt: int,
+        shown: str,
+        sent: int,
+        page_deadline: float = float("inf"),
     ) -> None:
         message = f"{where}: {failure.message}"
         if not failure.retryable:
@@ -395,6 +416,11 @@ class HttpClient:
                 raise RetryLater(f"{message}; still rate limited after {attempt} attempts", delay)
             raise TransientError(f"{message} (gave up after {attempt} attempts)")
         wait = self._backoff(attempt) if delay is None else delay
+        if self.clock() + wait >= page_deadline:
+            raise TransientError(
+                f"{message} (gave up after {attempt} attempts: over the "
+                f"{self.timeouts.page:g} s page deadline)"
+            )
         log.debug(
             "%s; retry %d of %d in %.2f s (%s)",
             message,

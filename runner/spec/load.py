@@ -195,18 +195,93 @@ class _Reader:
         return str(key_node.value)
 
 
+# Bounds of one spec file, checked before anything is built from it: the bundled specs are a
+# few KB with a handful of aliases; a 300-byte alias bomb expands to millions of nodes.
+MAX_SPEC_BYTES = 1024 * 1024
+MAX_ALIASES = 1_000
+MAX_EXPANDED_NODES = 100_000
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def expansion_issue(document: Document, root: yaml.Node) -> SpecIssue | None:
+    """The composed node graph (an alias is a second reference to a node) walked once, each
+    node's expanded size memoised: a recursive alias, more than `MAX_ALIASES` aliases, or a
+    tree of more than `MAX_EXPANDED_NODES` nodes once aliases are expanded is an issue,
+    located at the node that crossed the bound. Costs the size of the file, not of its
+    expansion."""
+    sizes: dict[int, int] = {}
+    started: set[int] = set()
+    aliases = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        line, column = node.start_mark.line + 1, node.start_mark.column + 1
+        if finished:
+            size = 1 + sum(sizes[id(child)] for child in _children(node))
+            if size > MAX_EXPANDED_NODES:
+                return SpecIssue(
+                    document.file,
+                    line,
+                    column,
+                    "$",
+                    f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} nodes "
+                    "(an alias bomb?): write the values out, or use fewer aliases",
+                )
+            sizes[key] = size
+            continue
+        if key in sizes or key in started:
+            if key not in sizes:  # started, not finished: an ancestor of itself
+                return SpecIssue(document.file, line, column, "$", "YAML alias refers to itself")
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                return SpecIssue(
+                    document.file,
+                    line,
+                    column,
+                    "$",
+                    f"more than {MAX_ALIASES:,} YAML aliases: write the values out",
+                )
+            continue
+        started.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node))
+    return None
+
+
+def _read_bounded(path: Path) -> str:
+    """The file's text, refusing it unread beyond `MAX_SPEC_BYTES`."""
+    with path.open("rb") as handle:
+        data = handle.read(MAX_SPEC_BYTES + 1)
+    if len(data) > MAX_SPEC_BYTES:
+        raise ValueError(f"file is larger than {MAX_SPEC_BYTES:,} bytes: a spec is a few KB")
+    return data.decode("utf-8")
+
+
 def read_document(path: Path, kind: DocumentKind) -> tuple[Document, list[SpecIssue]]:
     """Parse one YAML file. Returns the document (data None when unusable) and its issues."""
     document = Document(file=display_path(path), kind=kind, data=None)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_bounded(path)
     except (OSError, UnicodeDecodeError) as exc:
         return document, [SpecIssue(document.file, 1, 1, "$", f"cannot read file: {exc}")]
+    except ValueError as exc:
+        return document, [SpecIssue(document.file, 1, 1, "$", str(exc))]
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return document, [document.issue((), "file is empty: expected a mapping")]
+        too_big = expansion_issue(document, node)
+        if too_big is not None:
+            return document, [too_big]
         reader = _Reader(document, loader)
         data = reader.convert(node, ())
     except yaml.MarkedYAMLError as exc:

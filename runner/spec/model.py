@@ -120,7 +120,9 @@ class RetrySpec:
 @dataclass(frozen=True)
 class TimeoutSpec:
     connect: float = 10.0
-    read: float = 60.0
+    read: float = 60.0  # between two bytes
+    request: float = 300.0  # one request, connect to last byte
+    page: float = 900.0  # one page (a logical call): every attempt and wait between them
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,7 @@ class FieldSpec:
     map: dict[str, Any] | None = None  # value map applied after reading, before coercion
     map_default: Any = None  # used when a value is not in `map` (None = reject if unmapped)
     hash: bool = True  # include in content_hash
+    clamp: bool = False  # a value outside the column's domain is clamped, not rejected
 
 
 @dataclass(frozen=True)
