@@ -553,16 +553,32 @@ def check_source(source: str, *, expression: bool = False) -> nodes.Template:
     return tree
 
 
+# Filters whose result is a string or a list: multiplied by a constant, they repeat.
+_SEQUENCE_FILTERS = frozenset({"string", "join", "tojson", "list", "format", "upper", "lower"})
+
+
+def _is_sequence(node: nodes.Node) -> bool:
+    """Whether `node` is a string or a list on its face (a literal, `~`, a repeat, or a filter
+    that makes one); anything else (a number, a record's value) is left to the run-time
+    budget."""
+    if isinstance(node, nodes.List | nodes.Tuple | nodes.Concat | nodes.Mul):
+        return True
+    if isinstance(node, nodes.Const):
+        return isinstance(node.value, str | list | tuple)
+    return isinstance(node, nodes.Filter) and node.name in _SEQUENCE_FILTERS
+
+
 def _check_unbounded(tree: nodes.Template) -> None:
     """Refuse what is unbounded on its face: a value repeated more than `MAX_REPEAT` times
     by a constant (`[record.name] * 999999`), a `sum` that does not add numbers."""
     for node in tree.find_all((nodes.Mul, nodes.Filter)):
         if isinstance(node, nodes.Mul):
-            for side in (node.left, node.right):
+            for side, other in ((node.left, node.right), (node.right, node.left)):
                 if (
                     isinstance(side, nodes.Const)
                     and isinstance(side.value, int)
                     and side.value > MAX_REPEAT
+                    and _is_sequence(other)  # `index * 86400` is arithmetic, not a repeat
                 ):
                     raise UnsafeTemplate(
                         f"repeats a value {side.value:,} times; the limit is {MAX_REPEAT:,}"

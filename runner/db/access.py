@@ -2,9 +2,9 @@
 
 A command that writes (`run`, `run-job`, `sync`, `enqueue`, `maintain`, `accounts add`, ...)
 probes every table of the schema before it starts: for each one, an INSERT, an UPDATE and a
-DELETE that touch no row, inside a transaction that is rolled back. A read-only database (a SQLite file
-opened read-only or not writable, Postgres with `default_transaction_read_only` or a hot
-standby) and a user without INSERT, UPDATE or DELETE on a table refuse these statements
+DELETE that touch no row, inside a transaction that is rolled back. A read-only database (a
+SQLite file opened read-only or not writable, Postgres with `default_transaction_read_only` or
+a hot standby) and a user without INSERT, UPDATE or DELETE on a table refuse these statements
 exactly as they would refuse the real ones, so the command stops with one line that names the
 problem and its fix (exit 3) instead of failing mid-job with a traceback, SQL and bound
 parameters. `write_problem()` recognises the same errors when they come later anyway.
