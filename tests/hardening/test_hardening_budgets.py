@@ -79,6 +79,18 @@ def test_what_is_unbounded_on_its_face_is_refused_before_compiling(source):
         check_source(source, expression=True)
 
 
+ARITHMETIC = {
+    "seconds_per_day": "1736380800 + index * 86400",
+    "constant_first": "100000 * record.price",
+    "cents": "(record.price * 100000) | round",
+}
+
+
+@pytest.mark.parametrize("source", ARITHMETIC.values(), ids=ARITHMETIC.keys())
+def test_a_large_constant_times_a_number_is_arithmetic_not_a_repeat(source):
+    check_source(source, expression=True)  # nothing refused: the budget still bounds it
+
+
 def test_validate_refuses_an_unbounded_join_with_its_location(make_specs):
     specs = make_specs()
     mapping = specs.parent / "mappings" / "bigbuy_information.yaml"
