@@ -12,10 +12,17 @@ credential is registered with `runner.redact.SECRETS`, so no error or log line c
 Account settings the connector reads (all optional):
 - `base_url`: overrides the spec's (BigBuy's sandbox, a proxy, a fake server); so does
   `Account.base_url`, which wins.
-- `rate_limit`: `{requests: N, per: second|minute|hour}` replaces the spec's limit; `false`
-  turns it off (a local fake server, a benchmark).
-- `max_wait_seconds`: the longest wait (Retry-After, rate limit) served in-process; longer
-  waits raise `RetryLater` and the queue defers the job. Default 120.
+- `rate_limit`: `{requests: N, per: second|minute|hour|day}` (or `seconds: S`) replaces the
+  spec's default budget; `false` turns every budget off (a local fake server, a benchmark).
+- `budgets`: `{name: {requests: N, per: ...}}` replaces named budgets of the spec (an
+  account on another plan).
+- `max_wait_seconds`: the longest wait (Retry-After, a budget's next slot) served
+  in-process; longer waits raise `RetryLater` (`BudgetWait`) and the queue defers the job.
+  Default 120.
+
+Budgets are made by `budgets(name, spec, max_wait, sleep)` (the sync engine passes
+`runner.budgets.BudgetStore.make`, shared in the database); without it they live in this
+connector's memory. Each operation spends its `budget` (default: the `rate_limit` one).
 - `max_response_bytes`: the response size cap. Default 256 MiB.
 
 Errors out of `list`/`lookup`: `TransientError` (retry budget spent), `RetryLater`,
@@ -42,12 +49,15 @@ from runner.errors import PermanentError
 from runner.http.auth import Auth, AuthContext, Call, create_auth
 from runner.http.client import MAX_BODY_BYTES, MAX_WAIT_SECONDS, HttpClient, HttpStatusError
 from runner.http.paginate import PageRequest, default_fingerprint, walk
-from runner.http.ratelimit import RateLimiter
+from runner.http.ratelimit import Limiter, RateLimiter
 from runner.http.response import Response, as_records
 from runner.paths import get_path
 from runner.redact import SECRETS, redact
 from runner.spec.model import AuthSpec, ConnectorSpec, LookupSpec, OperationSpec, RateLimitSpec
 from runner.templating import compile_template, is_template
+
+BudgetFactory = Callable[[str, RateLimitSpec, float, Callable[[float], None]], Limiter]
+DEFAULT_BUDGET = "default"  # the name of the spec's `rate_limit` budget
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,7 @@ class Connector:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
+        budgets: BudgetFactory | None = None,
     ) -> None:
         self.spec = spec
         self.account = account
@@ -117,18 +128,21 @@ class Connector:
         )
         self.base_url = httpx.URL(str(base).rstrip("/"))
         wall = time.time
+        max_wait = settings.get("max_wait_seconds")
+        max_wait = MAX_WAIT_SECONDS if max_wait is None else float(max_wait)
+        self._budgets = self._make_budgets(settings, clock, sleep, max_wait, budgets)
         self._client = HttpClient(
             name=spec.name,
             retry=spec.retry,
             timeouts=spec.timeouts,
             response=spec.response,
-            limiter=self._limiter(settings, clock, sleep),
+            limiter=self._budgets.get(DEFAULT_BUDGET),
             sleep=sleep,
             clock=clock,
             wall=wall,
             transport=transport,
             max_body_bytes=int(settings.get("max_response_bytes") or MAX_BODY_BYTES),
-            max_wait=float(settings.get("max_wait_seconds") or MAX_WAIT_SECONDS),
+            max_wait=max_wait,
             pool_size=max(
                 [4] + [op.lookup.concurrency for op in spec.operations.values() if op.lookup]
             ),
@@ -247,17 +261,33 @@ class Connector:
                 self._prepared[operation] = prepared
             return prepared
 
-    def _limiter(self, settings: Mapping, clock: Callable, sleep: Callable) -> RateLimiter | None:
+    def _make_budgets(
+        self,
+        settings: Mapping,
+        clock: Callable,
+        sleep: Callable,
+        max_wait: float,
+        make: BudgetFactory | None,
+    ) -> dict[str, Limiter]:
+        """The account's budgets by name (the default one under DEFAULT_BUDGET)."""
         override = settings.get("rate_limit")
         if override is False or override in ("none", "off"):
-            return None
-        spec = RateLimitSpec(**override) if isinstance(override, dict) else self.spec.rate_limit
-        if spec is None:
-            return None
-        max_wait = float(settings.get("max_wait_seconds") or MAX_WAIT_SECONDS)
-        return RateLimiter.from_spec(
-            spec, clock=clock, sleep=sleep, max_wait=max_wait, name=self.name
-        )
+            return {}
+        specs = dict(self.spec.budgets)
+        for name, value in (settings.get("budgets") or {}).items():
+            if isinstance(value, dict):
+                specs[name] = RateLimitSpec(**value)
+        default = RateLimitSpec(**override) if isinstance(override, dict) else self.spec.rate_limit
+        if default is not None:
+            specs[DEFAULT_BUDGET] = default
+
+        def local(name: str, spec: RateLimitSpec, wait: float, pause: Callable) -> Limiter:
+            return RateLimiter.from_spec(spec, clock=clock, sleep=pause, max_wait=wait, name=name)
+
+        make = make or local
+        return {
+            name: make(f"{self.name}/{name}", spec, max_wait, sleep) for name, spec in specs.items()
+        }
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -276,7 +306,9 @@ class Connector:
             else:
                 call = Call(op.method, url, {**params, **request.params}, dict(prepared.headers))
             call.json = prepared.body
-            return self._client.request(call, prepared.auth)
+            return self._client.request(call, prepared.auth, budget)
+
+        budget = self._budgets.get(op.budget or DEFAULT_BUDGET)
 
         def extract(response: Response) -> list:
             return as_records(get_path(response.data, op.records))

@@ -23,7 +23,10 @@ def _indexes(engine) -> dict[str, dict]:
     found = {}
     with engine.connect() as conn:
         inspector = inspect(conn)
+        present = set(inspector.get_table_names())  # an older revision lacks newer tables
         for table in metadata.tables:
+            if table not in present:
+                continue
             for index in inspector.get_indexes(table):
                 found[index["name"]] = index
     return found
@@ -62,9 +65,11 @@ def _collations(engine) -> dict[tuple[str, str], str | None]:
     """(table, column) -> the collation the database reports for each string column."""
     with engine.connect() as conn:
         inspector = inspect(conn)
+        present = set(inspector.get_table_names())  # an older revision lacks newer tables
         return {
             (table, column["name"]): column["type"].collation
             for table in metadata.tables
+            if table in present
             for column in inspector.get_columns(table)
             if hasattr(column["type"], "collation")
         }
