@@ -48,7 +48,7 @@ from jinja2 import TemplateError
 from runner.errors import PermanentError
 from runner.http.auth import Auth, AuthContext, Call, create_auth
 from runner.http.client import MAX_BODY_BYTES, MAX_WAIT_SECONDS, HttpClient, HttpStatusError
-from runner.http.paginate import PageRequest, default_fingerprint, walk
+from runner.http.paginate import PageRequest, WalkPosition, default_fingerprint, walk
 from runner.http.ratelimit import Limiter, RateLimiter
 from runner.http.response import Response, as_records
 from runner.paths import get_path
@@ -76,6 +76,7 @@ class Page:
     records: list
     url: str  # redacted
     requests: int  # HTTP requests this page took, retries included
+    position: dict | None = None  # where a list goes on after this page (None: it ended)
 
 
 @dataclass
@@ -157,12 +158,13 @@ class Connector:
         """Total HTTP requests sent so far (retries included)."""
         return self._client.requests
 
-    def list(self, operation: str) -> Iterator[Page]:
-        """Stream the records of an operation page by page."""
+    def list(self, operation: str, start: dict | None = None) -> Iterator[Page]:
+        """Stream the records of an operation page by page (from a saved `Page.position`)."""
         prepared = self._operation(operation)
         if "{id}" in prepared.op.path:
             raise PermanentError(f"{self.name}.{operation}: its path needs an id; use lookup()")
-        yield from self._pages(prepared, self._url(prepared.op.path), dict(prepared.params))
+        url = self._url(prepared.op.path)
+        yield from self._pages(prepared, url, dict(prepared.params), start)
 
     def lookup(self, operation: str, ids: Iterable[str]) -> Iterator[Page]:
         """Fetch the records of known ids, `LookupSpec.concurrency` requests at a time.
@@ -296,9 +298,17 @@ class Connector:
             return httpx.URL(path)
         return httpx.URL(str(self.base_url) + "/" + path.lstrip("/"))
 
-    def _pages(self, prepared: _Prepared, url: httpx.URL, params: dict[str, str]) -> Iterator[Page]:
+    def _pages(
+        self,
+        prepared: _Prepared,
+        url: httpx.URL,
+        params: dict[str, str],
+        start: dict | None = None,
+    ) -> Iterator[Page]:
         op = prepared.op
         label = f"{self.name}.{op.name}"
+        budget = self._budgets.get(op.budget or DEFAULT_BUDGET)
+        position = WalkPosition()
 
         def fetch(request: PageRequest) -> Response:
             if request.url is not None:  # a followed link: sent unchanged
@@ -307,8 +317,6 @@ class Connector:
                 call = Call(op.method, url, {**params, **request.params}, dict(prepared.headers))
             call.json = prepared.body
             return self._client.request(call, prepared.auth, budget)
-
-        budget = self._budgets.get(op.budget or DEFAULT_BUDGET)
 
         def extract(response: Response) -> list:
             return as_records(get_path(response.data, op.records))
@@ -320,9 +328,16 @@ class Connector:
             return "\x1f".join(map(str, ids)).encode()
 
         for response, records in walk(
-            op.paginate, fetch, extract, origin=url, fingerprint=fingerprint, label=label
+            op.paginate,
+            fetch,
+            extract,
+            origin=url,
+            fingerprint=fingerprint,
+            label=label,
+            start=start,
+            position=position,
         ):
-            yield Page(records=records, url=response.url, requests=response.requests)
+            yield Page(records, response.url, response.requests, position.after)
 
     @staticmethod
     def _batches(ids: Iterable[Any], size: int) -> Iterator[list[str]]:

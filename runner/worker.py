@@ -512,8 +512,21 @@ class Worker:
         try:
             result = get_handler(job.source_type)(ctx)
         except RetryLater as exc:
-            ok = queue.defer(job, exc.delay_seconds, _one_line(exc))
-            return ("deferred" if ok else "lost"), _one_line(exc), None
+            until = getattr(exc, "until", None)
+            result = getattr(exc, "result_data", None)
+            ok = queue.defer(
+                job, exc.delay_seconds, _one_line(exc), until=until, result_data=result
+            )
+            budget = getattr(exc, "budget", None)
+            if ok and budget and until:
+                log.info(
+                    "⏸ job %s waits for %s until %s UTC",
+                    job.id,
+                    budget,
+                    until.strftime("%H:%M"),
+                    extra={"event": "job.waiting", "job_id": job.id, "budget": budget},
+                )
+            return ("deferred" if ok else "lost"), _one_line(exc), result
         except JobInterrupted as exc:
             ok = queue.release(job)
             return ("released" if ok else "lost"), _one_line(exc), None
