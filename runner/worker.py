@@ -552,6 +552,17 @@ class Worker:
             return "completed", None, result
         return ("completed" if queue.complete(job, result) else "lost"), None, result
 
+    def _timing(self, job: Job, outcome: Outcome, seconds: float) -> str:
+        """` in 0.94s`; for a job that runs again, the delay until its next attempt."""
+        if outcome not in ("retry", "deferred"):
+            return f" in {seconds:.2f}s"
+        try:
+            when = self.queue.get(job.id)["scheduled_at"]
+        except Exception:  # the line matters less than the run
+            return f" after {seconds:.2f}s"
+        delay = max((when - self.clock.now()).total_seconds(), 0.0)
+        return f" after {seconds:.2f}s; next attempt in {delay:.0f}s (at {when:%H:%M:%S} UTC)"
+
     def _ended(
         self,
         job: Job,
@@ -582,10 +593,10 @@ class Worker:
             counts = counts["totals"]  # a sync's result_data: log its totals, not every step
         log.log(
             level,
-            "job %s %s in %.2fs%s",
+            "job %s %s%s%s",
             job.id,
             outcome,
-            seconds,
+            self._timing(job, outcome, seconds),
             f": {message}" if message else "",
             extra={"event": event, "counts": counts, **fields},
         )
