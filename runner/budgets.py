@@ -43,6 +43,7 @@ from runner.spec.model import RateLimitSpec
 # them by the second, where a local limiter per pod is what its clients do.
 SHARED_MAX_RATE = 100.0
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+MARGIN, MAX_MARGIN = 0.1, 1.0  # a slot is reused after its window + 10% (at most 1 s)
 
 
 @cache
@@ -92,6 +93,9 @@ class SharedBudget:
         self.name = name
         self.requests = spec.requests
         self.window = spec.period_seconds
+        # A slot is reused a little after its window: the server counts a request when it
+        # arrives, a moment after its slot was taken, and that moment varies.
+        self.reuse_after = reuse_after(self.window)
         self.clock = clock
         self.sleep = sleep
         self.max_wait = max_wait
@@ -105,7 +109,11 @@ class SharedBudget:
         postgres = self.engine.dialect.name == "postgresql"
         while True:
             now = self.clock.now()
-            params = {**self._keys, "b_now": now, "b_cutoff": now - timedelta(seconds=self.window)}
+            params = {
+                **self._keys,
+                "b_now": now,
+                "b_cutoff": now - timedelta(seconds=self.reuse_after),
+            }
             with self.engine.begin() as conn:
                 taken = conn.execute(_take_statement(postgres), params).first()
             if taken is not None:
@@ -138,14 +146,14 @@ class SharedBudget:
                 )
                 .scalar()
             )
-        return (oldest or NEVER) + timedelta(seconds=self.window)
+        return (oldest or NEVER) + timedelta(seconds=self.reuse_after)
 
     def close(self, seconds: float) -> None:
         """The server refused: no slot of this budget frees before `seconds` from now."""
         self._ensure()
         t = rate_budget_slots
         until = self.clock.now() + timedelta(seconds=max(seconds, 0.0))
-        start = until - timedelta(seconds=self.window)
+        start = until - timedelta(seconds=self.reuse_after)
         with self.engine.begin() as conn:
             conn.execute(
                 update(t)
@@ -204,6 +212,11 @@ def _insert_ignore(conn: Any) -> Any:
     return dialect_insert(rate_budget_slots).on_conflict_do_nothing()
 
 
+def reuse_after(window: float) -> float:
+    """Seconds after which a slot is free again: its window and a margin."""
+    return window + min(MAX_MARGIN, window * MARGIN)
+
+
 def is_shared(spec: RateLimitSpec) -> bool:
     """Whether a budget lives in the database (see SHARED_MAX_RATE)."""
     return spec.requests / spec.period_seconds <= SHARED_MAX_RATE
@@ -250,10 +263,10 @@ def budget_usage(engine: Engine, now: datetime, account_id: str | None = None) -
     usage = []
     for (account, budget), rows in groups.items():
         window = rows[0].window_seconds
-        cutoff = now - timedelta(seconds=window)
+        cutoff = now - timedelta(seconds=reuse_after(window))
         used = sum(row.taken_at > cutoff for row in rows)
         oldest = min(row.taken_at for row in rows)
-        opens = oldest + timedelta(seconds=window)
+        opens = oldest + timedelta(seconds=reuse_after(window))
         usage.append(
             BudgetUsage(
                 account, budget, used, len(rows), window, opens if used >= len(rows) else None
