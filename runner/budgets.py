@@ -32,7 +32,7 @@ from sqlalchemy import Engine, bindparam, delete, func, select, update
 
 from runner.clock import Clock
 from runner.db.engine import read_only
-from runner.db.tables import rate_budget_slots
+from runner.db.tables import import_jobs, rate_budget_slots
 from runner.errors import BudgetWait
 from runner.http.ratelimit import Limiter, RateLimiter
 from runner.spec.model import RateLimitSpec
@@ -296,4 +296,21 @@ class BudgetStore:
             clock=self.clock,
             sleep=sleep,
             max_wait=max_wait,
+        )
+
+
+def jobs_waiting_for_budget(engine: Engine, now: datetime) -> int:
+    """Pending jobs deferred until a budget's slot opens (their result says which)."""
+    j = import_jobs.c
+    with engine.connect() as conn:
+        return (
+            read_only(conn)
+            .execute(
+                select(func.count()).where(
+                    j.status == "pending",
+                    j.scheduled_at > now,
+                    j.result_data["waiting_for"].as_string().is_not(None),
+                )
+            )
+            .scalar_one()
         )

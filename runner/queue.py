@@ -598,8 +598,11 @@ class Queue:
         - `statuses`: per status, the number of jobs created in the last `days` days and
           the average duration of their last attempt (started_at to completed_at);
         - `pending_due` / `pending_later`: pending jobs due now / scheduled later, and
-          `oldest_due_at`, the scheduled time of the oldest due job (queue lag).
+          `oldest_due_at`, the scheduled time of the oldest due job (queue lag);
+        - `pending_waiting_for_budget`: of the later ones, those deferred for a budget.
         """
+        from runner.budgets import jobs_waiting_for_budget
+
         now = self.clock.now()
         since = now - timedelta(days=days)
         j = import_jobs.c
@@ -657,6 +660,7 @@ class Queue:
             },
             "pending_due": pending.due,
             "pending_later": pending.later,
+            "pending_waiting_for_budget": jobs_waiting_for_budget(self.engine, now),
             "oldest_due_at": pending.oldest,
         }
 

@@ -129,6 +129,8 @@ def run(
         restore_signals = install_signal_handlers(stop)
         try:
             report = worker.run()
+            if pushgateway:
+                summary.read_budgets(engine)
         finally:
             restore_signals()
             engine.dispose()

@@ -140,3 +140,51 @@ def test_a_budget_of_many_requests_per_second_stays_in_memory(engine):
     slow = store.make("x/slow", RateLimitSpec(requests=10, per="hour"), 1, lambda s: None)
     assert isinstance(fast, RateLimiter)
     assert isinstance(slow, SharedBudget)
+
+
+def test_jobs_waiting_for_a_budget_are_counted(engine):
+    from runner.budgets import jobs_waiting_for_budget
+    from runner.queue import Queue
+
+    clock = FakeClock(T0)
+    queue = Queue(engine, clock=clock)
+    waiting = queue.enqueue("u", "supplier_api", supplier_id="s1").job_id
+    queue.enqueue("u", "supplier_api", supplier_id="s2", run_at=T0 + timedelta(hours=1))
+    queue.enqueue("u", "price_update", supplier_id="s1")
+    job = queue.claim("w1", job_id=waiting)
+    until = T0 + timedelta(minutes=41)
+    result = {"waiting_for": [{"budget": "bigbuy/products", "until": "00:41"}]}
+    assert queue.defer(job, 2460, "waits", until=until, result_data=result)
+    assert jobs_waiting_for_budget(engine, clock.now()) == 1
+    assert queue.stats()["pending_waiting_for_budget"] == 1
+    clock.set(until)
+    assert jobs_waiting_for_budget(engine, clock.now()) == 0  # due now: no longer waiting
+
+
+def test_the_budgets_command_shows_used_limit_window_and_next_slot(engine, db_url):
+    import json
+
+    from click.testing import CliRunner
+
+    from runner.cli import cli
+    from runner.clock import SystemClock
+
+    clock = SystemClock()
+    budget = SharedBudget(
+        engine, "acct-1", "bigbuy/products", RateLimitSpec(requests=2, per="hour"), clock=clock
+    )
+    budget.acquire()
+    budget.acquire()
+    runner = CliRunner()
+    result = runner.invoke(cli, ["budgets", "--database-url", db_url])
+    assert result.exit_code == 0, result.output
+    (header, line) = result.stdout.splitlines()
+    assert header.split() == ["ACCOUNT", "BUDGET", "USED", "LIMIT", "WINDOW", "NEXT", "FREE"]
+    assert line.split()[:5] == ["acct-1", "bigbuy/products", "2", "2", "3600s"]
+    assert line.endswith("UTC")
+    result = runner.invoke(cli, ["budgets", "--json", "--database-url", db_url])
+    (usage,) = json.loads(result.stdout)
+    assert usage["used"] == 2 and usage["limit"] == 2 and usage["window_seconds"] == 3600
+    assert usage["next_free"].endswith("Z")
+    empty = runner.invoke(cli, ["budgets", "--account", "nobody", "--database-url", db_url])
+    assert empty.stdout == "no budget has been spent yet\n"
