@@ -719,7 +719,7 @@ class _Sync:
         by `ids_from` or by the known rows."""
         op = spec.operations[op_name]
         if op.kind != "lookup":
-            yield from connector.list(op_name, start) if start else connector.list(op_name)
+            yield from connector.list(op_name, start)
             return
         if step.ids_from:
             # The list streams while its ids' lookups are in flight (the connector's client

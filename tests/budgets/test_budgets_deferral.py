@@ -103,3 +103,46 @@ def test_a_step_deferred_in_its_pages_resumes_at_the_next_page(engine, start_ser
     assert job.checkpoint is None
     assert job.result_data["accounts"]["bb"]["steps"]["products"]["resumed_at_page"] == 3
     assert_products_exact(engine, "bb", 500)
+
+
+def test_a_job_of_several_accounts_keeps_what_the_others_did(engine, start_server):
+    clock = FakeClock(T0)
+    wall = lambda: clock.now().timestamp()  # noqa: E731
+    roomy = start_server(BigBuyServer(products=30, wall=wall))
+    tight = start_server(BigBuyServer(products=20, wall=wall))
+    add_bigbuy(engine, "a-roomy", roomy.base_url, max_wait_seconds=0)
+    add_bigbuy(
+        engine,
+        "b-tight",
+        tight.base_url,
+        max_wait_seconds=0,
+        budgets={"stock": {"requests": 1, "per": "hour"}},
+    )
+    specs = load_specs()
+    queue = Queue(engine, specs.runner.queue, clock)
+    queue.enqueue("user-a", "supplier_api")  # every supplier account of the user
+    queue.enqueue("user-a", "inventory_update", supplier_id="b-tight")  # spends b's stock slot
+    (first,) = _worker(engine, specs, clock).run().outcomes
+    assert first.outcome == "completed" and first.sync_type == "inventory_update"
+    (second,) = _worker(engine, specs, clock).run().outcomes
+    assert second.outcome == "deferred"
+    job = next(j for j in jobs(engine) if j.source_type == "supplier_api")
+    accounts = job.result_data["accounts"]
+    assert accounts["a-roomy"]["status"] == "ok"
+    assert accounts["b-tight"]["status"] == "waiting"
+    assert accounts["b-tight"]["waiting_for"] == "bigbuy/stock"
+    assert list(accounts["b-tight"]["steps"]) == ["products", "information", "images", "stock"]
+    assert job.checkpoint["accounts"]["a-roomy"]["done"] is True
+
+    roomy_calls = len(roomy.requests)
+    clock.set(job.scheduled_at)
+    (third,) = _worker(engine, specs, clock).run().outcomes
+    assert third.outcome == "completed"
+    assert len(roomy.requests) == roomy_calls  # a-roomy was done: not fetched again
+    stock = [r for r in tight.requests if r.path == PATHS["stock"]]
+    assert len(stock) == 2  # inventory_update's, then the resumed job's; no other list again
+    assert len(tight.requests) == 5
+    job = next(j for j in jobs(engine) if j.source_type == "supplier_api")
+    assert {a["status"] for a in job.result_data["accounts"].values()} == {"ok"}
+    assert_products_exact(engine, "a-roomy", 30)
+    assert_products_exact(engine, "b-tight", 20)
