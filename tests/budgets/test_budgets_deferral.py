@@ -120,8 +120,9 @@ def test_a_job_of_several_accounts_keeps_what_the_others_did(engine, start_serve
     )
     specs = load_specs()
     queue = Queue(engine, specs.runner.queue, clock)
-    queue.enqueue("user-a", "supplier_api")  # every supplier account of the user
     queue.enqueue("user-a", "inventory_update", supplier_id="b-tight")  # spends b's stock slot
+    clock.advance(1)
+    queue.enqueue("user-a", "supplier_api")  # every supplier account of the user
     (first,) = _worker(engine, specs, clock).run().outcomes
     assert first.outcome == "completed" and first.sync_type == "inventory_update"
     (second,) = _worker(engine, specs, clock).run().outcomes
