@@ -3,7 +3,8 @@
 A budget allows `requests` in any sliding window of `window` seconds, per account (a
 supplier row or a marketplace integration row) and budget name (`bigbuy/products`). It is
 stored as `requests` rows, one per request it allows, each holding when that request last
-started. A slot is free once its start has left the window; taking one is a single
+started. A slot is free once its start has left the window (plus a margin: the server counts
+a request when it arrives, a moment after its slot was taken); taking one is a single
 conditional UPDATE of the oldest free slot to now (Postgres: its pick is `FOR UPDATE SKIP
 LOCKED`, so concurrent takers get different slots; SQLite: inside `BEGIN IMMEDIATE`), so two
 workers never overspend together. When no slot is free the next one opens when the oldest
@@ -16,7 +17,8 @@ process.
 A wait longer than `max_wait` raises `BudgetWait` (a `RetryLater`): the queue defers the job
 to the moment the slot opens instead of blocking a worker for the hour a BigBuy list needs.
 A budget of more than `SHARED_MAX_RATE` requests per second stays in process memory
-(`runner.http.ratelimit.RateLimiter`): see docs/architecture.md, "Budgets", for the measure.
+(`runner.http.ratelimit.RateLimiter`): see docs/architecture.md, "Budgets and checkpoints",
+for the measure.
 """
 
 from __future__ import annotations
