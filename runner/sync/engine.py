@@ -424,7 +424,7 @@ class _Sync:
                     return self._failed(result, account, name, exc)
                 result["steps"][name] = step_result
                 result["totals"] = _sum(result["steps"].values())
-                if self.resume:
+                if self.resume and index < len(steps) - 1:  # the last: save_account below
                     self.resume.save_step(account.id, result)
         finally:
             connector.close()
