@@ -29,6 +29,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "enqueue": ("runner.commands.queue", "enqueue", "Put a job in the queue."),
     "jobs": ("runner.commands.queue", "jobs", "List, show, retry or cancel jobs."),
     "stats": ("runner.commands.queue", "stats", "Running jobs and 7-day counts per status."),
+    "budgets": (
+        "runner.commands.budgets",
+        "budgets",
+        "Request budgets per account: used, next slot.",
+    ),
     "maintain": ("runner.commands.maintain", "maintain", "Apply retention and scoring policies."),
     "db": ("runner.commands.db", "db", "Database schema commands (upgrade)."),
 }

@@ -12,10 +12,17 @@ credential is registered with `runner.redact.SECRETS`, so no error or log line c
 Account settings the connector reads (all optional):
 - `base_url`: overrides the spec's (BigBuy's sandbox, a proxy, a fake server); so does
   `Account.base_url`, which wins.
-- `rate_limit`: `{requests: N, per: second|minute|hour}` replaces the spec's limit; `false`
-  turns it off (a local fake server, a benchmark).
-- `max_wait_seconds`: the longest wait (Retry-After, rate limit) served in-process; longer
-  waits raise `RetryLater` and the queue defers the job. Default 120.
+- `rate_limit`: `{requests: N, per: second|minute|hour|day}` (or `seconds: S`) replaces the
+  spec's default budget; `false` turns every budget off (a local fake server, a benchmark).
+- `budgets`: `{name: {requests: N, per: ...}}` replaces named budgets of the spec (an
+  account on another plan).
+- `max_wait_seconds`: the longest wait (Retry-After, a budget's next slot) served
+  in-process; longer waits raise `RetryLater` (`BudgetWait`) and the queue defers the job.
+  Default 120.
+
+Budgets are made by `budgets(name, spec, max_wait, sleep)` (the sync engine passes
+`runner.budgets.BudgetStore.make`, shared in the database); without it they live in this
+connector's memory. Each operation spends its `budget` (default: the `rate_limit` one).
 - `max_response_bytes`: the response size cap. Default 256 MiB.
 
 A feed operation (`format: csv | xml | jsonl`) is one file read by `runner.feeds.fetch`:
@@ -50,8 +57,8 @@ from runner.errors import PermanentError
 from runner.feeds.fetch import FeedRead
 from runner.http.auth import Auth, AuthContext, Call, auth_class, create_auth
 from runner.http.client import MAX_BODY_BYTES, MAX_WAIT_SECONDS, HttpClient, HttpStatusError
-from runner.http.paginate import PageRequest, default_fingerprint, walk
-from runner.http.ratelimit import RateLimiter
+from runner.http.paginate import PageRequest, WalkPosition, default_fingerprint, walk
+from runner.http.ratelimit import Limiter, RateLimiter
 from runner.http.response import RecordsMissing, Response, records_at
 from runner.http.rules import compile_predicate
 from runner.paths import get_path
@@ -67,6 +74,9 @@ _CHECK_ACCOUNT = (
 
 if TYPE_CHECKING:
     from runner.feeds.state import FeedState, FeedStateStore
+
+BudgetFactory = Callable[[str, RateLimitSpec, float, Callable[[float], None]], Limiter]
+DEFAULT_BUDGET = "default"  # the name of the spec's `rate_limit` budget
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,7 @@ class Page:
     total_records: int | None = None
     total_pages: int | None = None
     rejects: list = field(default_factory=list)  # a feed's malformed rows (mapping.Reject)
+    position: dict | None = None  # where a list goes on after this page (None: it ended)
 
 
 @dataclass
@@ -152,6 +163,7 @@ class Connector:
         transport: httpx.BaseTransport | None = None,
         token_store: Any = None,
         feed_state: FeedStateStore | None = None,
+        budgets: BudgetFactory | None = None,
     ) -> None:
         self.spec = spec
         self._feed_state = feed_state  # feeds: what the last complete sync saw
@@ -175,18 +187,21 @@ class Connector:
         )
         self.base_url = httpx.URL(str(base).rstrip("/"))
         wall = time.time
+        max_wait = settings.get("max_wait_seconds")
+        max_wait = MAX_WAIT_SECONDS if max_wait is None else float(max_wait)
+        self._budgets = self._make_budgets(settings, clock, sleep, max_wait, budgets)
         self._client = HttpClient(
             name=spec.name,
             retry=spec.retry,
             timeouts=spec.timeouts,
             response=spec.response,
-            limiter=self._limiter(settings, clock, sleep),
+            limiter=self._budgets.get(DEFAULT_BUDGET),
             sleep=sleep,
             clock=clock,
             wall=wall,
             transport=transport,
             max_body_bytes=int(settings.get("max_response_bytes") or MAX_BODY_BYTES),
-            max_wait=float(settings.get("max_wait_seconds") or MAX_WAIT_SECONDS),
+            max_wait=max_wait,
             pool_size=max(
                 [4] + [op.lookup.concurrency for op in spec.operations.values() if op.lookup]
             ),
@@ -208,9 +223,15 @@ class Connector:
         """Total HTTP requests sent so far (retries included)."""
         return self._client.requests
 
-    def list(self, operation: str, params: Mapping[str, str] | None = None) -> Iterator[Page]:
+    def list(
+        self,
+        operation: str,
+        params: Mapping[str, str] | None = None,
+        start: dict | None = None,
+    ) -> Iterator[Page]:
         """Stream the records of an operation page by page; `params` go on the first request
-        along with the operation's own (a `changed_since` bound)."""
+        along with the operation's own (a `changed_since` bound); `start` is a saved
+        `Page.position` to go on from (a feed, one file, always starts afresh)."""
         prepared = self._operation(operation)
         if "{id}" in prepared.op.path:
             raise PermanentError(f"{self.name}.{operation}: its path needs an id; use lookup()")
@@ -218,7 +239,7 @@ class Connector:
             yield from self._feed(prepared)
             return
         first = {**prepared.params, **(params or {})}
-        yield from self._pages(prepared, self._url(prepared.op.path), first)
+        yield from self._pages(prepared, self._url(prepared.op.path), first, start)
 
     def lookup(self, operation: str, ids: Iterable[str]) -> Iterator[Page]:
         """Fetch the records of known ids, `LookupSpec.concurrency` requests at a time.
@@ -350,17 +371,33 @@ class Connector:
                 self._prepared[operation] = prepared
             return prepared
 
-    def _limiter(self, settings: Mapping, clock: Callable, sleep: Callable) -> RateLimiter | None:
+    def _make_budgets(
+        self,
+        settings: Mapping,
+        clock: Callable,
+        sleep: Callable,
+        max_wait: float,
+        make: BudgetFactory | None,
+    ) -> dict[str, Limiter]:
+        """The account's budgets by name (the default one under DEFAULT_BUDGET)."""
         override = settings.get("rate_limit")
         if override is False or override in ("none", "off"):
-            return None
-        spec = RateLimitSpec(**override) if isinstance(override, dict) else self.spec.rate_limit
-        if spec is None:
-            return None
-        max_wait = float(settings.get("max_wait_seconds") or MAX_WAIT_SECONDS)
-        return RateLimiter.from_spec(
-            spec, clock=clock, sleep=sleep, max_wait=max_wait, name=self.name
-        )
+            return {}
+        specs = dict(self.spec.budgets)
+        for name, value in (settings.get("budgets") or {}).items():
+            if isinstance(value, dict):
+                specs[name] = RateLimitSpec(**value)
+        default = RateLimitSpec(**override) if isinstance(override, dict) else self.spec.rate_limit
+        if default is not None:
+            specs[DEFAULT_BUDGET] = default
+
+        def local(name: str, spec: RateLimitSpec, wait: float, pause: Callable) -> Limiter:
+            return RateLimiter.from_spec(spec, clock=clock, sleep=pause, max_wait=wait, name=name)
+
+        make = make or local
+        return {
+            name: make(f"{self.name}/{name}", spec, max_wait, sleep) for name, spec in specs.items()
+        }
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -369,9 +406,17 @@ class Connector:
             return httpx.URL(path)
         return httpx.URL(str(self.base_url) + "/" + path.lstrip("/"))
 
-    def _pages(self, prepared: _Prepared, url: httpx.URL, params: dict[str, str]) -> Iterator[Page]:
+    def _pages(
+        self,
+        prepared: _Prepared,
+        url: httpx.URL,
+        params: dict[str, str],
+        start: dict | None = None,
+    ) -> Iterator[Page]:
         op = prepared.op
         label = f"{self.name}.{op.name}"
+        budget = self._budgets.get(op.budget or DEFAULT_BUDGET)
+        position = WalkPosition()
 
         def fetch(request: PageRequest) -> Response:
             if request.url is not None:  # a followed link: sent unchanged
@@ -379,7 +424,7 @@ class Connector:
             else:
                 call = Call(op.method, url, {**params, **request.params}, dict(prepared.headers))
             call.json = prepared.body
-            return self._client.request(call, prepared.auth)
+            return self._client.request(call, prepared.auth, budget)
 
         empty_when = prepared.empty_when
 
@@ -401,7 +446,14 @@ class Connector:
 
         declared = dict(op.paginate.params) if op.paginate else {}
         for response, records in walk(
-            op.paginate, fetch, extract, origin=url, fingerprint=fingerprint, label=label
+            op.paginate,
+            fetch,
+            extract,
+            origin=url,
+            fingerprint=fingerprint,
+            label=label,
+            start=start,
+            position=position,
         ):
             yield Page(
                 records=records,
@@ -413,6 +465,7 @@ class Connector:
                     response.headers,
                     declared.get("total_pages_header"),
                 ),
+                position=position.after,
             )
 
     def _feed(self, prepared: _Prepared) -> Iterator[Page]:

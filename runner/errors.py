@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import IntEnum
 
 
@@ -57,6 +58,28 @@ class RetryLater(TransientError):
     def __init__(self, message: str, delay_seconds: float) -> None:
         super().__init__(message)
         self.delay_seconds = delay_seconds
+
+
+class BudgetWait(RetryLater):
+    """A request budget is spent until `until` (its next slot, or the server's reset time):
+    the job waits for `budget` (`bigbuy/products`) and is deferred to that moment.
+
+    A deferring sync raises it with `result_data` (what its accounts did, and what each
+    waits for) and `budgets` (every budget waited for)."""
+
+    def __init__(
+        self,
+        message: str,
+        delay_seconds: float,
+        *,
+        budget: str,
+        until: datetime,
+        result_data: dict | None = None,
+    ) -> None:
+        super().__init__(message, delay_seconds)
+        self.budget = budget
+        self.until = until
+        self.result_data = result_data
 
 
 class JobFailed(SyncRunnerError):

@@ -14,6 +14,8 @@ own. The worker looks a claimed job's handler up by `import_jobs.source_type`.
 
 A handler returns its `result_data`, or raises (see `runner.errors`):
 - `RetryLater(message, delay_seconds)`: defer the job by the delay; no attempt is charged;
+  a `BudgetWait` (a spent request budget) defers it to its `until` and keeps its
+  `result_data` (what the job did, what it waits for);
 - `TransientError`: retry with exponential, capped, jittered backoff until `max_attempts`,
   then `failed`;
 - `PermanentError`: `failed` at once;

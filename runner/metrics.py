@@ -18,6 +18,12 @@ A CronJob pod lives for minutes, so Prometheus cannot scrape it; instead `sync-r
 `supplier` is the connector spec's name (`bigbuy`, `shopify`), never a user or account id, so
 the number of series stays that of the specs. A job over all of a user's accounts counts its
 records per account's spec and itself under `supplier=""` if it covered several.
+- `syncrunner_jobs_waiting_for_budget`        pending jobs deferred until a budget reopens
+- `syncrunner_budget_used{account,budget}`, `syncrunner_budget_limit{account,budget}`,
+  `syncrunner_budget_window_seconds{account,budget}`,
+  `syncrunner_budget_next_free_timestamp_seconds{account,budget}` (0 when a slot is free):
+  the request budgets as the database held them when the run ended (`sync-runner budgets`);
+  `account` is the account id: one series per account and budget, as `sync-runner budgets`
 
 The push uses its own `CollectorRegistry` and `pushadd` semantics (HTTP POST), which replaces
 only the metric names being pushed: a failed run leaves the last success timestamp alone. The
@@ -81,6 +87,8 @@ class RunSummary:
     labelled_records: dict[Labels, dict[str, int]] = field(default_factory=dict)
     queue: list[QueueDepth] = field(default_factory=list)  # per (sync type, supplier)
     supplier_names: Callable[[str | None], str] = field(default=lambda _id: "", repr=False)
+    budgets: list[Any] = field(default_factory=list)  # runner.budgets.BudgetUsage
+    waiting_for_budget: int | None = None  # pending jobs deferred for a budget
 
     def count_job(
         self,
@@ -138,6 +146,15 @@ class RunSummary:
             if isinstance(value, int) and not isinstance(value, bool):
                 self.records[outcome] += value
                 per_label[outcome] += value
+
+    def read_budgets(self, engine: Any) -> None:
+        """The budgets and the jobs waiting for one, as the database holds them now."""
+        from runner.budgets import budget_usage, jobs_waiting_for_budget
+        from runner.clock import SystemClock
+
+        now = SystemClock().now()
+        self.budgets = budget_usage(engine, now)
+        self.waiting_for_budget = jobs_waiting_for_budget(engine, now)
 
     def finish(self, *, success: bool, at: float | None = None) -> None:
         self.success = success
@@ -238,6 +255,26 @@ def build_registry(summary: RunSummary):
         depth.labels("waiting", row.sync_type, row.supplier).set(row.waiting)
         age.labels(row.sync_type, row.supplier).set(row.oldest_due_age_seconds)
         waited.labels(row.sync_type, row.supplier).set(row.oldest_waiting_age_seconds)
+    if summary.waiting_for_budget is not None:
+        gauge(
+            "syncrunner_jobs_waiting_for_budget", "Pending jobs deferred for a request budget."
+        ).set(summary.waiting_for_budget)
+    if summary.budgets:
+        labels = ("account", "budget")
+        used = gauge("syncrunner_budget_used", "Requests of a budget in its window.", labels)
+        limit = gauge("syncrunner_budget_limit", "Requests a budget allows per window.", labels)
+        window = gauge("syncrunner_budget_window_seconds", "A budget's window.", labels)
+        free = gauge(
+            "syncrunner_budget_next_free_timestamp_seconds",
+            "When a spent budget's next slot opens (0: one is free).",
+            labels,
+        )
+        for usage in summary.budgets:
+            key = {"account": usage.account_id, "budget": usage.budget}
+            used.labels(**key).set(usage.used)
+            limit.labels(**key).set(usage.limit)
+            window.labels(**key).set(usage.window_seconds)
+            free.labels(**key).set(usage.next_free.timestamp() if usage.next_free else 0)
     return registry
 
 

@@ -411,9 +411,15 @@ class MockConnector:
     def requests(self) -> int:
         return self._requests
 
-    def list(self, operation: str, params: Mapping[str, Any] | None = None) -> Iterator[Page]:
-        """Every generated record: `params` (a `changed_since` bound) narrow nothing here,
-        so an offline list holds a superset of what changed."""
+    def list(
+        self,
+        operation: str,
+        params: Mapping[str, Any] | None = None,
+        start: dict | None = None,
+    ) -> Iterator[Page]:
+        """The operation's records page by page, from a saved `Page.position` if given.
+        `params` (a `changed_since` bound) narrow nothing here, so an offline list holds a
+        superset of what changed."""
         op = self._operation(operation)
         if op.mapping is not None:
             generator = mock_generator(self._mapping(op.mapping))
@@ -429,9 +435,12 @@ class MockConnector:
             def make(n: int) -> Any:
                 return generator.id_value(n, self.seed)
 
-        for first in range(0, total, self.page_size):
+        begin = int((start or {}).get("offset", 0))
+        for first in range(begin, total, self.page_size):
             last = min(first + self.page_size, total)
-            yield self._page(operation, [make(n) for n in range(first, last)], first)
+            page = self._page(operation, [make(n) for n in range(first, last)], first)
+            page.position = {"offset": last} if last < total else None
+            yield page
 
     def lookup(self, operation: str, ids: Iterable[str]) -> Iterator[Page]:
         op = self._operation(operation)

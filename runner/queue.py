@@ -357,6 +357,7 @@ class Queue:
                 "status": "completed",
                 "completed_at": now,
                 "lease_expires_at": None,
+                "checkpoint": None,  # nothing left to resume
                 "result_data": _json_safe(result_data or {}),
                 "errors": self._errors_with(job),
             },
@@ -395,26 +396,34 @@ class Queue:
         )
         return outcome if self._finish(job, outcome, values) else "lost"
 
-    def defer(self, job: Job, delay_seconds: float, message: str) -> bool:
-        """Put the job back to pending for `delay_seconds` without charging the attempt
-        (the remote asked us to wait: Retry-After, a rate-limit reset)."""
+    def defer(
+        self,
+        job: Job,
+        delay_seconds: float,
+        message: str,
+        *,
+        until: datetime | None = None,
+        result_data: dict[str, Any] | None = None,
+    ) -> bool:
+        """Put the job back to pending for `delay_seconds` (or `until` that moment) without
+        charging the attempt (the remote asked us to wait: Retry-After, a rate-limit reset,
+        a spent budget). `result_data`: what the job did so far, and what it waits for."""
         now = self.clock.now()
-        retry_at = now + timedelta(seconds=max(delay_seconds, 0.0))
+        retry_at = until or now + timedelta(seconds=max(delay_seconds, 0.0))
         entry = error_entry(
             job.attempts, now, "RetryLater", message, retry_at=_iso(retry_at), charged=False
         )
-        return self._finish(
-            job,
-            "deferred",
-            {
-                "status": "pending",
-                "attempts": job.attempts - 1,
-                "scheduled_at": retry_at,
-                "locked_by": None,
-                "lease_expires_at": None,
-                "errors": [*job.errors, entry][-MAX_ERRORS_KEPT:],
-            },
-        )
+        values = {
+            "status": "pending",
+            "attempts": job.attempts - 1,
+            "scheduled_at": retry_at,
+            "locked_by": None,
+            "lease_expires_at": None,
+            "errors": [*job.errors, entry][-MAX_ERRORS_KEPT:],
+        }
+        if result_data is not None:
+            values["result_data"] = _json_safe(result_data)
+        return self._finish(job, "deferred", values)
 
     def release(self, job: Job, *, behind: bool = False) -> bool:
         """Hand the job back (worker stopping): pending, due at once, attempt not charged.
@@ -592,8 +601,11 @@ class Queue:
         - `statuses`: per status, the number of jobs created in the last `days` days and
           the average duration of their last attempt (started_at to completed_at);
         - `pending_due` / `pending_later`: pending jobs due now / scheduled later, and
-          `oldest_due_at`, the scheduled time of the oldest due job (queue lag).
+          `oldest_due_at`, the scheduled time of the oldest due job (queue lag);
+        - `pending_waiting_for_budget`: of the later ones, those deferred for a budget.
         """
+        from runner.budgets import jobs_waiting_for_budget
+
         now = self.clock.now()
         since = now - timedelta(days=days)
         j = import_jobs.c
@@ -651,6 +663,7 @@ class Queue:
             },
             "pending_due": pending.due,
             "pending_later": pending.later,
+            "pending_waiting_for_budget": jobs_waiting_for_budget(self.engine, now),
             "oldest_due_at": pending.oldest,
         }
 

@@ -525,8 +525,21 @@ class Worker:
         try:
             result = get_handler(job.source_type)(ctx)
         except RetryLater as exc:
-            ok = queue.defer(job, exc.delay_seconds, _one_line(exc))
-            return ("deferred" if ok else "lost"), _one_line(exc), None
+            until = getattr(exc, "until", None)
+            result = getattr(exc, "result_data", None)
+            ok = queue.defer(
+                job, exc.delay_seconds, _one_line(exc), until=until, result_data=result
+            )
+            budget = getattr(exc, "budget", None)
+            if ok and budget and until:
+                log.info(
+                    "⏸ job %s waits for %s until %s UTC",
+                    job.id,
+                    budget,
+                    until.strftime("%H:%M"),
+                    extra={"event": "job.waiting", "job_id": job.id, "budget": budget},
+                )
+            return ("deferred" if ok else "lost"), _one_line(exc), result
         except JobInterrupted as exc:
             ok = queue.release(job, behind=self.overran)
             return ("released" if ok else "lost"), _one_line(exc), None
@@ -551,6 +564,17 @@ class Worker:
         if ctx.dry_run:
             return "completed", None, result
         return ("completed" if queue.complete(job, result) else "lost"), None, result
+
+    def _timing(self, job: Job, outcome: Outcome, seconds: float) -> str:
+        """` in 0.94s`; for a job that runs again, the delay until its next attempt."""
+        if outcome not in ("retry", "deferred"):
+            return f" in {seconds:.2f}s"
+        try:
+            when = self.queue.get(job.id)["scheduled_at"]
+        except Exception:  # the line matters less than the run
+            return f" after {seconds:.2f}s"
+        delay = max((when - self.clock.now()).total_seconds(), 0.0)
+        return f" after {seconds:.2f}s; next attempt in {delay:.0f}s (at {when:%H:%M:%S} UTC)"
 
     def _ended(
         self,
@@ -582,10 +606,10 @@ class Worker:
             counts = counts["totals"]  # a sync's result_data: log its totals, not every step
         log.log(
             level,
-            "job %s %s in %.2fs%s",
+            "job %s %s%s%s",
             job.id,
             outcome,
-            seconds,
+            self._timing(job, outcome, seconds),
             f": {message}" if message else "",
             extra={"event": event, "counts": counts, **fields},
         )

@@ -366,7 +366,8 @@ def stats(days: int, as_json: bool, specs_dir: Path | None, database_url: str | 
 
     Counts cover jobs created in the last --days days; the duration is that of each job's
     last attempt (started to completed). Also shows how many pending jobs are due and the
-    scheduled time of the oldest one (the queue's lag).
+    scheduled time of the oldest one (the queue's lag), and how many of the later ones wait
+    for a supplier's request budget.
 
     \b
     Examples:
@@ -394,5 +395,6 @@ def stats(days: int, as_json: bool, specs_dir: Path | None, database_url: str | 
         click.echo(f"  {status:10} {row['count']:>7} {avg:>12}")
     click.echo(
         f"pending: {data['pending_due']} due now (oldest scheduled {when(data['oldest_due_at'])}),"
-        f" {data['pending_later']} later"
+        f" {data['pending_later']} later ({data['pending_waiting_for_budget']} waiting for a "
+        "budget: see `sync-runner budgets`)"
     )

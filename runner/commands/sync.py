@@ -80,7 +80,7 @@ def sync(
       sync-runner sync --user u-42 --type supplier_api --supplier 7b0c9e4e-... --offline
       sync-runner sync --user u-42 --type order_sync --json
     """
-    from runner.errors import JobFailed
+    from runner.errors import BudgetWait, JobFailed
     from runner.progress import Progress
     from runner.sync.diff import format_entry
     from runner.sync.engine import SyncRequest, run_sync
@@ -116,8 +116,8 @@ def sync(
                 on_diff=on_diff,
                 progress=Progress.for_stream(sys.stderr),
             )
-        except JobFailed as exc:
-            result, failed = exc.result_data, exc
+        except (JobFailed, BudgetWait) as exc:  # a budget wait: run it again later
+            result, failed = exc.result_data or {}, exc
         except KeyboardInterrupt:
             # No queue here: the batches written so far stay, the next sync goes on from them.
             click.echo("interrupted: the batches written so far are kept", err=True)

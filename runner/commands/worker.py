@@ -147,6 +147,7 @@ def run(
             report = worker.run()
             if pushgateway:
                 summary.queue = _queue_depths(engine, worker)
+                summary.read_budgets(engine)
         finally:
             restore_signals()
             engine.dispose()

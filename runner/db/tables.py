@@ -97,6 +97,9 @@ import_jobs = Table(
     Column("result_data", JSON),
     Column("errors", JSON),
     Column("metadata", JSON),
+    # Progress of a running job, saved after every committed batch (runner.sync.checkpoint):
+    # per account, the steps done and the page position of the running step.
+    Column("checkpoint", JSON),
     CheckConstraint(
         "status IN ('pending', 'running', 'completed', 'failed', 'cancelled')", name="status"
     ),
@@ -127,6 +130,22 @@ Index(
     import_jobs.c.id,
     postgresql_where=text("status = 'pending'"),
     sqlite_where=text("status = 'pending'"),
+)
+
+# The request budgets of every account, shared by all jobs, processes and pods
+# (runner.budgets): one row per request a budget allows, holding when that request last
+# started. A slot is free once its start left the sliding window; a 429 that names a reset
+# time pushes every slot of the budget forward so that none frees before it.
+rate_budget_slots = Table(
+    "rate_budget_slots",
+    metadata,
+    Column("account_id", String(36), primary_key=True),  # a supplier or integration id
+    Column("budget", String(128), primary_key=True),  # "<connector>/<budget>"
+    Column("slot", Integer, primary_key=True),  # 0 .. requests - 1
+    Column("window_seconds", Float, nullable=False),
+    Column("taken_at", UTCDateTime, nullable=False),
+    # The take picks the oldest slot: the first entry of this index, whatever the size.
+    Index("ix_rate_budget_slots_taken", "account_id", "budget", "taken_at"),
 )
 
 suppliers = Table(

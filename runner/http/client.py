@@ -48,7 +48,7 @@ from runner.http.auth import Auth, Call
 from runner.http.body import ACCEPT_ENCODING, BadEncoding, RequestDeadline, read_body
 from runner.http.body import BodyTooLarge as _BodyOverCap
 from runner.http.pool import ClientPool
-from runner.http.ratelimit import RateLimiter
+from runner.http.ratelimit import Limiter
 from runner.http.response import Response
 from runner.http.rules import BAN_SECONDS, ResponseRules
 from runner.redact import redact, redact_url
@@ -132,7 +132,7 @@ class HttpClient:
         retry: RetrySpec | None = None,
         timeouts: TimeoutSpec | None = None,
         response: ResponseSpec | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
@@ -185,16 +185,21 @@ class HttpClient:
 
     # -- public -------------------------------------------------------------------------------
 
-    def request(self, call: Call, auth: Auth | None = None) -> Response:
-        """Send one logical call with retries; return the parsed 2xx response or raise."""
+    def request(
+        self, call: Call, auth: Auth | None = None, budget: Limiter | None = None
+    ) -> Response:
+        """Send one logical call with retries; return the parsed 2xx response or raise.
+
+        Every attempt spends a slot of `budget` (default: the client's `limiter`)."""
         attempt = 0
         sent = 0
         resent_for_auth = False
         page_deadline = self.clock() + self.timeouts.page  # every attempt and wait included
+        limiter = budget or self.limiter
         while True:
             attempt += 1
-            if self.limiter is not None:
-                self.limiter.acquire()
+            if limiter is not None:
+                limiter.acquire()
             prepared = Call(
                 call.method,
                 call.url,
@@ -248,6 +253,12 @@ class HttpClient:
                         )
             if isinstance(outcome, Response):
                 return outcome
+            if limiter is not None and outcome.status == 429 and outcome.delay is not None:
+                # The server's word wins: the budget is closed for every process until the
+                # stated time, and the next attempt's slot waits for it (or defers the job).
+                limiter.close(outcome.delay)
+                if attempt < self.retry.max_attempts:
+                    continue
             self._fail_or_wait(outcome, where, attempt, shown, sent, page_deadline)
 
     def close(self) -> None:

@@ -25,6 +25,10 @@ Kinds and their params (see `PaginateSpec`):
 - `link_header`: rel (default next); the RFC 8288 `Link` URL is followed unchanged, because
   Shopify refuses any filter other than limit/fields next to `page_info`.
 Followed URLs must stay on the origin of the first request (credentials never leave it).
+
+Resuming (`runner.sync.checkpoint`): before yielding a page, `walk()` puts the position after
+it in `WalkPosition.after` (the next request, the kind's counters from `state()`, and the
+pages walked); `walk(start=that position)` goes on from there.
 """
 
 from __future__ import annotations
@@ -66,12 +70,28 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
+@dataclass
+class WalkPosition:
+    """Filled by `walk()`: the position after the page it just yielded (None: the last)."""
+
+    after: dict[str, Any] | None = None
+
+
 class Paginator:
     kind: ClassVar[str] = ""
+    counters: ClassVar[tuple[str, ...]] = ()  # what state() saves besides the next request
 
     def __init__(self, spec: PaginateSpec) -> None:
         self.spec = spec
         self.params = dict(spec.params)
+
+    def state(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.counters}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for name in self.counters:
+            if name in state:
+                setattr(self, name, state[name])
 
     def first(self) -> PageRequest:
         return PageRequest()
@@ -127,6 +147,7 @@ class NoPagination(Paginator):
 @register_pagination
 class PageNumber(Paginator):
     kind = "page_number"
+    counters = ("read",)
 
     def __init__(self, spec: PaginateSpec) -> None:
         super().__init__(spec)
@@ -160,6 +181,7 @@ class PageNumber(Paginator):
 @register_pagination
 class Offset(Paginator):
     kind = "offset"
+    counters = ("offset",)
 
     def __init__(self, spec: PaginateSpec) -> None:
         super().__init__(spec)
@@ -272,11 +294,15 @@ def walk(
     origin: httpx.URL,
     fingerprint: Callable[[list], bytes] = default_fingerprint,
     label: str = "",
+    start: dict[str, Any] | None = None,
+    position: WalkPosition | None = None,
 ) -> Iterator[tuple[Response, list]]:
     """Yield (response, records) page by page until the kind or an empty page says stop.
 
     Raises `PaginationError` when the walk cannot end cleanly (see the module docstring);
-    an error out of `fetch` or `extract` is raised with how far the walk got.
+    an error out of `fetch` or `extract` is raised with how far the walk got. `start`: a
+    position saved from `position.after`, to go on from there (with the pages and records
+    read before it, so that a resumed walk is held to the announced total as a whole).
     """
     pager = create_paginator(spec)
     max_pages = spec.max_pages if spec is not None else 1
@@ -284,6 +310,13 @@ def walk(
     seen_pages: dict[bytes, int] = {}
     request: PageRequest | None = pager.first()
     progress = _Progress()
+    if start is not None:
+        pager.restore(start.get("state") or {})
+        url = start.get("url")
+        request = PageRequest(httpx.URL(url) if url else None, dict(start.get("params") or {}))
+        progress.pages = int(start.get("pages") or 0)
+        progress.records = int(start.get("records") or 0)
+    position = position or WalkPosition()
     while request is not None:
         shown = redact_url(str(request.url)) if request.url is not None else str(request.params)
         if request.url is not None and _origin(request.url) != _origin(origin):
@@ -316,6 +349,7 @@ def walk(
         progress.records += len(records)
         if not records:
             _check_complete(progress, label)
+            position.after = None
             yield response, records
             return
         digest = fingerprint(records)
@@ -329,6 +363,7 @@ def walk(
         request = pager.next(request, response, records)
         if request is None:
             _check_complete(progress, label)
+        position.after = _position(request, pager, progress)
         yield response, records
 
 
@@ -336,3 +371,16 @@ def _check_complete(progress: _Progress, label: str) -> None:
     short = progress.shortfall()
     if short is not None:
         raise PaginationError(f"{label}: {short}; the listing is incomplete")
+
+
+def _position(request: PageRequest | None, pager: Paginator, progress: _Progress) -> dict | None:
+    if request is None:
+        return None
+    url = str(request.url) if request.url is not None else None
+    return {
+        "url": url,
+        "params": dict(request.params),
+        "state": pager.state(),
+        "pages": progress.pages,
+        "records": progress.records,
+    }

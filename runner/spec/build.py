@@ -236,6 +236,7 @@ def build_connector(
             for sync_type, steps in (data.get("syncs") or {}).items()
         },
         rate_limit=RateLimitSpec(**rate_limit) if rate_limit else None,
+        budgets={n: RateLimitSpec(**b) for n, b in (data.get("budgets") or {}).items()},
         retry=RetrySpec(**(data.get("retry") or {})),
         timeouts=TimeoutSpec(**(data.get("timeouts") or {})),
         response=build_response(data.get("response") or {}),

@@ -60,6 +60,9 @@ def _operation(op: OperationSpec) -> dict[str, Any]:
         result["mapping"] = op.mapping
     if op.auth is not None:
         result["auth"] = _auth(op.auth)
+    if op.budget is not None:
+        result["budget"] = op.budget
+    result["resume"] = op.resume
     return result
 
 
@@ -112,7 +115,9 @@ def explain_connector(spec: ConnectorSpec) -> dict[str, Any]:
         "auth": _auth(spec.auth),
     }
     if spec.rate_limit is not None:
-        result["rate_limit"] = asdict(spec.rate_limit)
+        result["rate_limit"] = _without_none(asdict(spec.rate_limit))
+    if spec.budgets:
+        result["budgets"] = {n: _without_none(asdict(b)) for n, b in spec.budgets.items()}
     result["retry"] = asdict(spec.retry)
     result["timeouts"] = asdict(spec.timeouts)
     result["response"] = _response(spec.response)

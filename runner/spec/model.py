@@ -99,14 +99,20 @@ class ResponseSpec:
     rate_limit_reset_header: str | None = None  # e.g. X-Ratelimit-Reset (epoch seconds)
 
 
+PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+
+
 @dataclass(frozen=True)
 class RateLimitSpec:
+    """A budget: at most `requests` in any sliding window of `per` (a name) or `seconds`."""
+
     requests: int
-    per: Literal["second", "minute", "hour"]
+    per: Literal["second", "minute", "hour", "day"] | None = None
+    seconds: float | None = None
 
     @property
     def period_seconds(self) -> float:
-        return {"second": 1.0, "minute": 60.0, "hour": 3600.0}[self.per]
+        return float(self.seconds) if self.seconds is not None else PERIODS[self.per or "second"]
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,8 @@ class OperationSpec:
     mapping: str | None = None  # name of the mapping that turns a record into a row
     auth: AuthSpec | None = None  # overrides the connector auth for this operation
     format: FormatSpec = field(default_factory=FormatSpec)
+    budget: str | None = None  # the connector budget its requests spend (None: rate_limit)
+    resume: Literal["position", "restart"] = "position"  # restart: positions expire
 
 
 @dataclass(frozen=True)
@@ -241,7 +249,8 @@ class ConnectorSpec:
     auth: AuthSpec
     operations: dict[str, OperationSpec]
     syncs: dict[str, tuple[StepSpec, ...]]
-    rate_limit: RateLimitSpec | None = None
+    rate_limit: RateLimitSpec | None = None  # the default budget
+    budgets: dict[str, RateLimitSpec] = field(default_factory=dict)
     retry: RetrySpec = field(default_factory=RetrySpec)
     timeouts: TimeoutSpec = field(default_factory=TimeoutSpec)
     response: ResponseSpec = field(default_factory=ResponseSpec)

@@ -593,7 +593,7 @@ class _Checker:
         base_url = data.get("base_url")
         if isinstance(base_url, str) and self.clean(doc, ("base_url",)):
             self.url(doc, ("base_url",), base_url, CONNECTOR_VARIABLES)
-        for key in ("rate_limit", "retry", "timeouts", "response"):
+        for key in ("rate_limit", "budgets", "retry", "timeouts", "response"):
             if key in data:
                 self.templates_in(doc, (key,), data[key], CONNECTOR_VARIABLES)
         if "auth" in data:
@@ -817,6 +817,10 @@ class _Checker:
             self.reference(doc, (*path, "mapping"), op["mapping"], self.mappings, "mapping")
         if isinstance(op.get("paginate"), dict) and ok("paginate"):
             self.check_paginate(doc, (*path, "paginate"), op["paginate"])
+        if isinstance(op.get("budget"), str) and ok("budget"):
+            budgets = doc.data.get("budgets")
+            budgets = budgets if isinstance(budgets, dict) else {}
+            self.reference(doc, (*path, "budget"), op["budget"], budgets, "budget")
         if "format" in op and ok("format"):
             self.check_format(doc, path, op)
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from runner.handlers import JobContext, register
+from runner.sync.checkpoint import JobCheckpoint
 from runner.sync.engine import SyncRequest, run_sync
 
 SYNC_TYPES = ("supplier_api", "inventory_update", "price_update", "order_sync")
@@ -49,6 +50,8 @@ def run_job(ctx: JobContext, **options) -> dict:
                 omitted += 1
 
         options["on_diff"] = keep
+    if not ctx.dry_run and "resume" not in options:
+        options["resume"] = JobCheckpoint.load(ctx.engine, ctx.job)  # go on where it stopped
     result = run_sync(
         ctx.engine,
         ctx.specs,

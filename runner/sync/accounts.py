@@ -112,12 +112,14 @@ def live_connector(
     *,
     token_store: Callable[[Mapping[str, Any]], Any] | None = None,
     feed_state: Any = None,
+    budgets: Any = None,
 ) -> Connector:
     """The HTTP connector of a live account, its credential references read from `env`
     (default: the process environment). Raises `runner.credentials.MissingSecret`, one line
     per secret it needs and lacks, before any request. `token_store(credentials)` gives the
     store of a session-token login (`runner.db.sessions`), keyed by the resolved credentials;
-    `feed_state` what the last complete sync of each feed saw (`runner.feeds.state`)."""
+    `feed_state` what the last complete sync of each feed saw (`runner.feeds.state`);
+    `budgets` makes the request budgets shared through the database (`runner.budgets`)."""
     from runner.connector import Account, Connector
     from runner.credentials import resolve_account
 
@@ -137,4 +139,5 @@ def live_connector(
         env=env,
         token_store=token_store(credentials) if token_store else None,
         feed_state=feed_state,
+        budgets=budgets,
     )

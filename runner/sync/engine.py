@@ -22,6 +22,12 @@ Memory stays flat whatever the size of the catalogue. A connector without steps 
 type is recorded as skipped; one account's failure is recorded and the others go on; the job
 then raises `JobFailed` with the partial result. A dry run computes the same classification
 (`runner.sync.diff`) and writes nothing at all.
+
+An account whose budget is spent for longer than a worker may wait (`RetryLater`, raised by
+the connector) is "waiting": the other accounts go on, and the job then raises `BudgetWait`
+with the result so far, so that the queue defers it to the moment the slot opens, attempt not
+charged. A queued job saves its progress as it goes (`runner.sync.checkpoint`): when it runs
+again it skips the accounts and steps it finished and resumes the running step at its page.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ from runner.db.write import (
     upsert_batch,
 )
 from runner.errors import (
+    BudgetWait,
     JobFailed,
     JobInterrupted,
     PermanentError,
@@ -74,6 +81,7 @@ from runner.progress import Status as ProgressStatus
 from runner.redact import redact
 from runner.spec.model import ConnectorSpec, SpecSet, StepSpec, SyncTypeSpec
 from runner.sync.accounts import AccountRow, live_connector, load_accounts
+from runner.sync.checkpoint import JobCheckpoint
 from runner.sync.delist import apply_on_missing
 from runner.sync.diff import DiffReport, DiffSink
 from runner.sync.select import known_keys
@@ -119,12 +127,14 @@ def run_sync(
     progress: Progress | None = None,
     env: Mapping[str, str] | None = None,
     batch_rows: int = BATCH_ROWS,
+    resume: JobCheckpoint | None = None,
 ) -> dict[str, Any]:
     """Run the sync and return its `result_data`.
 
-    Raises `JobFailed` (with the partial result) when an account failed, `PermanentError`
-    for an unknown sync type or supplier, and lets `JobInterrupted` from `checkpoint` through.
-    `on_diff` receives every change a dry run finds.
+    Raises `JobFailed` (with the partial result) when an account failed, `BudgetWait` (with
+    the partial result) when an account waits for a budget, `PermanentError` for an unknown
+    sync type or supplier, and lets `JobInterrupted` from `checkpoint` through.
+    `on_diff` receives every change a dry run finds. `resume`: the job's checkpoint.
     """
     with _tuned_for_streaming():
         return _Sync(
@@ -137,6 +147,7 @@ def run_sync(
             progress=progress or Progress(),
             env=env,
             batch_rows=batch_rows,
+            resume=resume,
         ).run()
 
 
@@ -273,8 +284,11 @@ class _Sync:
         progress: Progress,
         env: Mapping[str, str] | None,
         batch_rows: int,
+        resume: JobCheckpoint | None = None,
     ) -> None:
         self.engine = engine
+        self.resume = resume
+        self.waits: list[tuple[str, datetime]] = []  # (budget, until) the accounts wait for
         self.specs = specs
         self.request = request
         self.clock = clock
@@ -305,7 +319,8 @@ class _Sync:
         errors: list[dict[str, Any]] = []
         for account in accounts:
             self.checkpoint()
-            result = self._account(account)
+            done = self.resume.finished_account(account.id) if self.resume else None
+            result = done if done is not None else self._account(account)
             results[account.id] = result
             if result["status"] == "failed":
                 errors.append(
@@ -325,6 +340,10 @@ class _Sync:
             "accounts": results,
             "totals": totals,
         }
+        if self.waits:
+            result_data["waiting_for"] = [
+                {"budget": budget, "until": _iso(until)} for budget, until in self.waits
+            ]
         failed = len(errors)
         if failed:
             message = f"{failed} of {len(accounts)} account(s) failed: " + "; ".join(
@@ -337,6 +356,12 @@ class _Sync:
                 result_data=result_data,
                 transient=all(e["transient"] for e in errors),
             )
+        if self.waits:
+            budget, until = min(self.waits, key=lambda wait: wait[1])
+            message = f"waits for {budget} until {until:%H:%M} UTC"
+            self._log(logging.INFO, "job.waiting", message, counts=totals, activity=True)
+            delay = max((until - self.clock.now()).total_seconds(), 0.0)
+            raise BudgetWait(message, delay, budget=budget, until=until, result_data=result_data)
         message = f"{request.sync_type} finished: {len(accounts)} account(s)"
         self._log(logging.INFO, "job.finished", message, counts=totals, activity=True)
         return result_data
@@ -365,6 +390,8 @@ class _Sync:
             skip = f"{account.spec_name} declares no steps for {self.request.sync_type}"
         if skip:
             result.update(status="skipped", reason=skip)
+            if self.resume:
+                self.resume.save_account(account.id, result)
             self._log(
                 logging.INFO,
                 "step.skipped",
@@ -380,10 +407,15 @@ class _Sync:
         except Exception as exc:
             return self._failed(result, account, None, exc)
         pending_inserts: set[str] = set()
+        finished = self.resume.finished_steps(account.id) if self.resume else {}
         try:
             for index, step in enumerate(steps):
                 name = _step_name(step, result["steps"])
                 self.checkpoint()
+                if name in finished:  # done before this run of the job
+                    result["steps"][name] = finished[name]
+                    result["totals"] = _sum(result["steps"].values())
+                    continue
                 self.progress.begin(f"{account.spec_name}/{name}", index + 1, len(steps))
                 try:
                     step_result = self._step(
@@ -394,11 +426,42 @@ class _Sync:
                 except Exception as exc:
                     if isinstance(exc, _StepResultError):
                         result["steps"][name] = exc.result
+                    cause = exc.error if isinstance(exc, _StepResultError) else exc
+                    if isinstance(cause, RetryLater):
+                        return self._waiting(result, account, name, cause)
                     return self._failed(result, account, name, exc)
                 result["steps"][name] = step_result
                 result["totals"] = _sum(result["steps"].values())
+                if self.resume and index < len(steps) - 1:  # the last: save_account below
+                    self.resume.save_step(account.id, result)
         finally:
             connector.close()
+        if self.resume:
+            self.resume.save_account(account.id, result)
+        return result
+
+    def _waiting(
+        self, result: dict[str, Any], account: AccountRow, step: str, exc: RetryLater
+    ) -> dict[str, Any]:
+        """The account waits for a budget: the job is deferred once the others are done."""
+        budget = getattr(exc, "budget", None) or account.spec_name
+        until = getattr(exc, "until", None) or self.clock.now() + timedelta(
+            seconds=exc.delay_seconds
+        )
+        self.waits.append((budget, until))
+        result.update(status="waiting", waiting_for=budget, until=_iso(until))
+        waiting = result["steps"].get(step) or {}
+        waiting.update(status="waiting", waiting_for=budget, until=_iso(until))
+        result["steps"][step] = waiting
+        result["totals"] = _sum(s for s in result["steps"].values() if "fetched" in s)
+        self._log(
+            logging.INFO,
+            "step.waiting",
+            f"⏸ {account.label}/{step} waits for {budget} until {until:%H:%M} UTC",
+            account=account,
+            step=step,
+            activity=True,
+        )
         return result
 
     def _failed(
@@ -438,6 +501,7 @@ class _Sync:
 
             seed = int(account.settings.get("mock_seed", 0) or 0)
             return MockConnector(spec, self.specs, seed=seed)
+        from runner.budgets import BudgetStore
         from runner.db.sessions import DatabaseTokenStore
 
         def tokens(credentials: Mapping[str, Any]) -> DatabaseTokenStore | None:
@@ -458,7 +522,14 @@ class _Sync:
             read_only=self.request.dry_run,
         )
         # A secret the account needs and lacks fails this account with one line.
-        return live_connector(spec, account, self.env, token_store=tokens, feed_state=feeds)
+        return live_connector(
+            spec,
+            account,
+            self.env,
+            token_store=tokens,
+            feed_state=feeds,
+            budgets=BudgetStore(self.engine, account.id, self.clock).make,
+        )
 
     # -- one step -----------------------------------------------------------------------------
 
@@ -562,8 +633,17 @@ class _Sync:
         rejects: list[dict[str, Any]] = []
         started = time.perf_counter()
         requests_before = connector.requests
+        start = None
+        if self.resume and op.kind == "list" and op.resume == "position":
+            start = self.resume.position(account.id, name)
+        position: Any = start  # where the step goes on after the pages consumed so far
+        if start is not None and seen is not None:
+            # The keys of the pages read before the checkpoint are not in `seen`: this run
+            # cannot tell what the listing left out, so it delists nothing.
+            seen = None
 
-        def flush() -> None:
+        def flush(saved: bool = False) -> None:
+            """Write the batch; with `saved`, checkpoint `position` once it is committed."""
             nonlocal rejected, rows, rejects
             good, problems, duplicates = preparer.prepare(rows)
             for problem in problems:
@@ -573,14 +653,19 @@ class _Sync:
                     )
                 )
             rejected += len(problems)
-            writer.submit(good, rejects, duplicates)
+            done = None
+            if saved and self.resume and not self.request.dry_run:
+                resume, at = self.resume, position
+                done = lambda: resume.save_position(account.id, name, at)  # noqa: E731
+            writer.submit(good, rejects, duplicates, done)
             rows, rejects = [], []
 
         def mapped_pages() -> Iterator[tuple[int, list[dict[str, Any]], list[Reject], Any]]:
             # Runs on the fetch thread, so that its work overlaps the database's. With a
             # source filter it only hashes the records: the step maps those that changed.
-            for page in self._pages(account, spec, connector, op.name, step, narrow):
+            for page in self._pages(account, spec, connector, op.name, step, narrow, start):
                 records = page.records
+                at = getattr(page, "position", None)
                 self.progress.expect(
                     label, getattr(page, "total_records", None), getattr(page, "total_pages", None)
                 )
@@ -592,12 +677,12 @@ class _Sync:
                     keys, digests = mapping.source_hashes(records)
                     if seen is not None:
                         seen.update(k for k in keys if k is not None)
-                    yield size, [], unread, (records, keys, digests)
+                    yield size, [], unread, (records, keys, digests), at
                 else:
                     if seen is not None:
                         seen.update(filter(None, map(mapping.external_id, records)))
                     mapped, bad = mapping.map_page(records)
-                    yield size, mapped, bad + unread, None
+                    yield size, mapped, bad + unread, None, at
 
         def add(mapped: list[dict[str, Any]], bad: list[Reject]) -> None:
             nonlocal rejected
@@ -621,6 +706,7 @@ class _Sync:
                 **({"defaulted_values": mapping.defaulted} if mapping.defaulted else {}),
                 "requests": connector.requests - requests_before,
                 "seconds": round(time.perf_counter() - started, 3),
+                **({"resumed_at_page": start.get("pages", 0)} if start else {}),
             }
 
         ratio = step.max_reject_ratio
@@ -629,19 +715,30 @@ class _Sync:
         status: ProgressStatus = "failed"
         try:
             with _Prefetch(mapped_pages()) as stream, writer:
-                for size, mapped, bad, hashed in stream:
-                    self.checkpoint()
-                    pages += 1
-                    fetched += size
+                try:
+                    for size, mapped, bad, hashed, at in stream:
+                        self.checkpoint()
+                        pages += 1
+                        fetched += size
+                        position = at
+                        if source_filter is not None:
+                            source_filter.add(*hashed)
+                            if source_filter.waiting >= self.batch_rows:
+                                mapped, more = source_filter.take(writer.counts)
+                                bad = bad + more
+                        add(mapped, bad)
+                        if len(rows) >= self.batch_rows or len(rejects) >= self.batch_rows:
+                            # every page consumed is in this batch unless records wait
+                            flush(saved=not (source_filter and source_filter.waiting))
+                        self.progress.update(label, fetched, pages)
+                except RetryLater:
+                    # A budget ran out: write what the pages so far brought, and save the
+                    # position after them, so that the job resumes at the next page.
                     if source_filter is not None:
-                        source_filter.add(*hashed)
-                        if source_filter.waiting >= self.batch_rows:
-                            mapped, more = source_filter.take(writer.counts)
-                            bad = bad + more
-                    add(mapped, bad)
-                    if len(rows) >= self.batch_rows or len(rejects) >= self.batch_rows:
-                        flush()
-                    self.progress.update(label, fetched, pages)
+                        add(*source_filter.take(writer.counts))
+                    flush(saved=True)
+                    writer.finish()
+                    raise
                 if source_filter is not None:
                     add(*source_filter.take(writer.counts))
                 flush()
@@ -680,6 +777,9 @@ class _Sync:
         result = summary("ok")
         if seen is not None and sync_type.on_missing:
             result["on_missing"] = self._on_missing(account, name, seen)
+        elif delists and start is not None:
+            reason = "the listing was resumed from a checkpoint: nothing delisted this run"
+            result["on_missing"] = {"refused": reason}
         if changes is not None and not self.request.dry_run:
             changes.save(now=self.clock.now())
         commit_feed = getattr(connector, "commit_feed", None)
@@ -738,12 +838,13 @@ class _Sync:
         op_name: str,
         step: StepSpec,
         params: Mapping[str, str] | None = None,
+        start: dict[str, Any] | None = None,
     ) -> Iterator[Any]:
-        """The step's pages: a list (with `params` on its first request), or lookups fed by
-        `ids_from` or by the known rows."""
+        """The step's pages: a list (with `params` on its first request, or from `start`, a
+        checkpointed position), or lookups fed by `ids_from` or by the known rows."""
         op = spec.operations[op_name]
         if op.kind != "lookup":
-            yield from connector.list(op_name, params)
+            yield from connector.list(op_name, params, start)
             return
         if step.ids_from:
             # The list streams while its ids' lookups are in flight (the connector's client
@@ -970,6 +1071,10 @@ def _sum(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return totals
 
 
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
 def _describe(exc: BaseException) -> str:
     """One line, secrets removed: the runner's own errors by message, others with their type."""
     if isinstance(exc, DBAPIError) and exc.orig is not None:
@@ -1068,22 +1173,36 @@ class _Writer:
             except BaseException as exc:
                 self._error = exc
 
-    def _write_one(self, rows: list[Any], rejects: list[Any], duplicates: int) -> None:
+    def _write_one(
+        self,
+        rows: list[Any],
+        rejects: list[Any],
+        duplicates: int,
+        done: Callable[[], None] | None = None,
+    ) -> None:
         batch = self._write(rows, rejects)
         batch.duplicates += duplicates
         self.counts.add(batch)
+        if done is not None:
+            done()  # after the batch committed (a checkpoint)
 
     def __enter__(self) -> _Writer:
         if self._thread is not None:
             self._thread.start()
         return self
 
-    def submit(self, rows: list[Any], rejects: list[Any], duplicates: int) -> None:
+    def submit(
+        self,
+        rows: list[Any],
+        rejects: list[Any],
+        duplicates: int,
+        done: Callable[[], None] | None = None,
+    ) -> None:
         self._raise()
         if self._thread is None:
-            self._write_one(rows, rejects, duplicates)
+            self._write_one(rows, rejects, duplicates, done)
         else:
-            self._queue.put((rows, rejects, duplicates))
+            self._queue.put((rows, rejects, duplicates, done))
 
     def finish(self) -> None:
         """Wait until every batch is written; raise the first write error."""

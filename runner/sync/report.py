@@ -36,6 +36,8 @@ def summary_rows(
             status = f"skipped ({account.get('reason')})"
         elif status == "failed":
             status = f"failed: {account.get('error')}"
+        elif status == "waiting":
+            status = f"waiting for {account.get('waiting_for')} until {account.get('until')}"
         elif _unchanged_feeds(account):
             status = "ok (feed unchanged)"
         rows.append(

@@ -9,6 +9,9 @@
 - One product: `catalog/product/{id}.json`; unknown id -> 404 `{"code":404,"message":...}`.
 - `rate_limit=(N, seconds)`: the N+1st call in a window gets BigBuy's real 429: text/html body
   `You exceeded the rate limit` and `X-Ratelimit-Reset` (epoch seconds of the window's end).
+- `endpoint_limit=(N, seconds)`: BigBuy's real budgets, counted per endpoint (path) across
+  all clients, in sliding windows of `wall` time; `refused` counts the calls refused, and
+  `per_window(path)` the most calls of a path that any window held.
 - Faults (see `tests.fakes.base`): `rate_limit` uses that 429 shape, `envelope` is the soft
   `{"code":409,"message":"Something went wrong <hash>"}` inside a 200, 5xx bodies are
   `{"code":500,"message":"An error has occurred ... case id: <hex>"}`.
@@ -50,6 +53,7 @@ class BigBuyServer(FakeServer):
         api_key: str = "bigbuy-test-key",
         empty_past_end: bool = False,
         rate_limit: tuple[int, float] | None = None,
+        endpoint_limit: tuple[int, float] | None = None,
         wall: Callable[[], float] = time.time,
         **kwargs: Any,
     ) -> None:
@@ -62,6 +66,9 @@ class BigBuyServer(FakeServer):
         self.wall = wall
         self._window: tuple[float, int] = (0.0, 0)
         self._window_lock = threading.Lock()
+        self.endpoint_limit = endpoint_limit
+        self.calls: dict[str, list[float]] = {}  # path -> wall time of every accepted call
+        self.refused = 0
 
     @property
     def base_url(self) -> str:
@@ -73,6 +80,8 @@ class BigBuyServer(FakeServer):
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return Reply(401, {"code": 401, "message": "Invalid or missing API key"})
         limited = self._over_limit()
+        if limited is None:
+            limited = self._over_endpoint_limit(request.path)
         if limited is not None:
             return self._too_many(limited)
         match = _ONE.match(request.path)
@@ -128,6 +137,31 @@ class BigBuyServer(FakeServer):
             count += 1
             self._window = (start, count)
         return start + seconds if count > limit else None
+
+    def _over_endpoint_limit(self, path: str) -> float | None:
+        """Sliding windows per endpoint: the reset time if this call is one too many."""
+        if self.endpoint_limit is None:
+            return None
+        limit, seconds = self.endpoint_limit
+        now = self.wall()
+        with self._window_lock:
+            calls = self.calls.setdefault(path, [])
+            recent = [t for t in calls if t > now - seconds]
+            if len(recent) >= limit:
+                self.refused += 1
+                return recent[0] + seconds
+            calls.append(now)
+        return None
+
+    def per_window(self, path: str) -> int:
+        """The most accepted calls of `path` inside any one window."""
+        if self.endpoint_limit is None:
+            return 0
+        seconds = self.endpoint_limit[1]
+        calls = sorted(self.calls.get(path, []))
+        return max(
+            (sum(1 for t in calls if start <= t < start + seconds) for start in calls), default=0
+        )
 
     def _too_many(self, reset_at: float) -> Reply:
         return Reply(

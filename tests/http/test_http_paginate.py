@@ -65,19 +65,19 @@ def test_page_number_stops_on_a_declared_total_in_the_body(generic_server):
 
 
 def test_page_number_from_zero_against_bigbuy(bigbuy_server, bundled):
-    server = bigbuy_server(products=2500)
+    server = bigbuy_server(products=25000)
     with Connector(bundled.connector("bigbuy"), fake_account(server, rate_limit=False)) as c:
         pages = list(c.list("stock"))
-    assert _sizes([p.records for p in pages]) == [1000, 1000, 500]
+    assert _sizes([p.records for p in pages]) == [10000, 10000, 5000]
     assert [r.query["page"] for r in server.requests] == ["0", "1", "2"]
-    assert all(r.query["pageSize"] == "1000" for r in server.requests)
+    assert all(r.query["pageSize"] == "10000" for r in server.requests)
 
 
 def test_bigbuy_empty_body_past_the_end_means_no_data(bigbuy_server, bundled):
-    server = bigbuy_server(products=2000, empty_past_end=True)
+    server = bigbuy_server(products=20000, empty_past_end=True)
     with Connector(bundled.connector("bigbuy"), fake_account(server, rate_limit=False)) as c:
         pages = list(c.list("products"))
-    assert _sizes([p.records for p in pages]) == [1000, 1000, 0]
+    assert _sizes([p.records for p in pages]) == [10000, 10000, 0]
 
 
 def test_woocommerce_total_pages_header(woocommerce_server, bundled):

@@ -26,6 +26,7 @@ from sqlalchemy import func, insert, select, update
 from runner.db.tables import import_jobs, imported_products, marketplace_integrations, suppliers
 from runner.queue import Queue
 from runner.spec.model import QueueSpec
+from tests.runner_process import start_runner
 
 pytestmark = pytest.mark.slow
 
@@ -55,21 +56,13 @@ def spawn(db_url, specs_dir) -> Spawn:
     started: list[subprocess.Popen] = []
 
     def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-        environ = {
-            **os.environ,
-            "DATABASE_URL": db_url,
-            "SYNC_RUNNER_SPECS": str(specs_dir),
-            "SYNC_RUNNER_HANDLER_MODULES": "queue_test_handlers",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
-            "LOG_LEVEL": "warning",
-            **(env or {}),
-        }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "runner", *args],
-            env=environ,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        process = start_runner(
+            *args,
+            db_url=db_url,
+            specs_dir=specs_dir,
+            handler_modules="queue_test_handlers",
+            paths=[str(HERE)],
+            env=env,
         )
         started.append(process)
         return process

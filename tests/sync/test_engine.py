@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from runner.clock import FakeClock
 from runner.db.tables import activity_logs, imported_products, orders, sync_rejects
-from runner.errors import JobFailed, JobInterrupted
+from runner.errors import BudgetWait, JobFailed, JobInterrupted
 from runner.handlers import Job, JobContext, get_handler
 from runner.sync import run_job
 from runner.sync.accounts import UnknownAccount
@@ -273,10 +273,13 @@ def test_skipped_failed_and_transient_accounts(engine, specs, start_server, make
     assert "wrong" not in result["accounts"]["b-badkey"]["error"]
     assert failed.value.transient is False  # the 401 is permanent
     assert len(products_of(engine, "a-ok")) == 5
+    assert result["accounts"]["d-limited"]["status"] == "waiting"  # not a failure
 
-    with pytest.raises(JobFailed) as failed:
+    with pytest.raises(BudgetWait) as waiting:
         sync(engine, specs, "inventory_update", supplier_id="d-limited")
-    assert failed.value.transient is True  # rate limited: worth retrying later
+    # rate limited for longer than a worker may wait: deferred, not failed
+    assert waiting.value.budget == "bigbuy"
+    assert waiting.value.result_data["accounts"]["d-limited"]["status"] == "waiting"
 
     # A connector that declares no steps for the sync type is skipped with the reason.
     specs_dir = make_specs()

@@ -1,7 +1,7 @@
 """Rows remember when a listing last saw them: `last_seen_at`.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-06
 
 A complete listing (the creating list step of a sync) marks every existing row it saw, one
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
