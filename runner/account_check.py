@@ -16,7 +16,7 @@ import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import httpx
 
@@ -25,6 +25,9 @@ from runner.errors import TransientError
 from runner.redact import redact
 from runner.spec.model import ConnectorSpec, SpecSet
 from runner.sync.accounts import AccountRow, live_connector
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 Category = Literal["secret missing", "auth refused", "network", "spec"]
 CHECK_OPERATION = "_check"  # the synthetic operation the request is sent as
@@ -85,8 +88,11 @@ def check_account(
     *,
     offline: bool = False,
     environ: Mapping[str, str] | None = None,
+    engine: Engine | None = None,
 ) -> CheckResult:
-    """Send the account's check request (or ask the mock) and say how it went."""
+    """Send the account's check request (or ask the mock) and say how it went. With the
+    `engine`, the request spends the account's budget in the database like a job's, so a
+    check never overspends what the supplier allows (BigBuy: 10 an hour)."""
     mode: Literal["live", "mock"] = "mock" if offline or account.mode == "mock" else "live"
     started = time.perf_counter()
 
@@ -119,7 +125,7 @@ def check_account(
             connector = MockConnector(spec, specs, seed=seed, page_size=1, count=1)
             page = next(iter(connector.list(operation)), None)
         else:
-            page = _live_page(spec, account, environ)
+            page = _live_page(spec, account, environ, engine)
     except Exception as exc:  # every failure becomes one line
         text = " ".join(str(exc).split()) or type(exc).__name__
         if isinstance(exc, MissingSecret):  # the line's head already names the account
@@ -130,6 +136,17 @@ def check_account(
     return result(True, None, f"{operation} answered with {records} {noun}", records)
 
 
-def _live_page(spec: ConnectorSpec, account: AccountRow, environ: Mapping[str, str] | None):
-    with live_connector(_probe_spec(spec), account, environ) as connector:
+def _live_page(
+    spec: ConnectorSpec,
+    account: AccountRow,
+    environ: Mapping[str, str] | None,
+    engine: Engine | None,
+):
+    budgets = None
+    if engine is not None:
+        from runner.budgets import BudgetStore
+        from runner.clock import SystemClock
+
+        budgets = BudgetStore(engine, account.id, SystemClock()).make
+    with live_connector(_probe_spec(spec), account, environ, budgets=budgets) as connector:
         return next(iter(connector.list(CHECK_OPERATION)), None)

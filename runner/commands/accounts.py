@@ -358,7 +358,7 @@ def check(
 
     with _database(specs_dir, database_url) as (settings, engine):
         account = get_account(engine, account_id)
-        result = check_account(settings.specs, account, offline=offline)
+        result = check_account(settings.specs, account, offline=offline, engine=engine)
     if as_json:
         click.echo(to_json(vars(result)))
     else:

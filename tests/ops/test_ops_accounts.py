@@ -104,3 +104,19 @@ def test_add_list_show_set_disable(engine, monkeypatch):
     assert result.ok and result.mode == "mock" and result.records == 1
     shop_check = check_account(SPECS, shop, offline=True)
     assert shop_check.ok, shop_check.line()
+
+
+def test_a_live_check_spends_the_accounts_budget_like_a_job(engine):
+    """`accounts check` takes its slot of the budget in the database: checks and jobs
+    together never send more than the supplier allows (BigBuy: 10 an hour per endpoint)."""
+    from runner.budgets import budget_usage
+    from runner.clock import SystemClock
+    from tests.fakes.bigbuy import BigBuyServer
+
+    with BigBuyServer(products=3, api_key="bb-check-key") as server:
+        account = add_bigbuy(engine, settings={"base_url": server.base_url})
+        environ = {"BB_TEST_KEY": "bb-check-key"}
+        result = check_account(SPECS, account, environ=environ, engine=engine)
+        assert result.ok, result.line()
+    used = {u.budget: u.used for u in budget_usage(engine, SystemClock().now(), account.id)}
+    assert used == {"bigbuy/products": 1}
