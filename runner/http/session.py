@@ -19,8 +19,8 @@ On "token dead": refresh if it can, else log in again, then the request is sent 
 Tokens live in a `TokenStore`, per account; the database store (`runner.db.sessions`) keeps
 them across jobs and pods, so that a second job reuses a live token and the cooldown holds
 for every worker, and it renews under a row lock, so that concurrent workers wait for one
-login instead of stampeding the endpoint. A login the cooldown forbids raises `RetryLater`
-(a transient error: the queue retries the job later). Every token is registered with
+login instead of stampeding the endpoint. A login the cooldown forbids raises `RetryLater`:
+the job is deferred, its attempt not charged, until the next login is allowed. Every token is registered with
 `runner.redact.SECRETS` the moment it is read, so it never reaches a log, an error, a
 result or a cassette.
 """

@@ -22,7 +22,7 @@ from runner.config import load_specs
 from runner.connector import Account, Connector
 from runner.db.sessions import DatabaseTokenStore
 from runner.db.tables import activity_logs, auth_sessions
-from runner.errors import JobFailed
+from runner.errors import BudgetWait
 from runner.sync.engine import SyncRequest, run_sync
 from tests.fakes.cj import CJServer, cj_product
 from tests.spec.test_spec_docs import FILES
@@ -114,11 +114,12 @@ def test_the_login_cooldown_defers_instead_of_hammering(engine, make_specs, star
     server = start_server(CJServer(products=450, revoke_after_pages=1))
     specs = load_specs(project(make_specs, refresh=None))
     add_cj(engine, server)
-    with pytest.raises(JobFailed) as failed:
+    with pytest.raises(BudgetWait) as waiting:
         sync(engine, specs)
-    error = failed.value.errors[0]["error"]
-    assert "allows one login per 300 s; next login in" in error
-    assert failed.value.transient  # the queue retries the job later
+    # Deferred, not failed: the job waits (no attempt charged) until the next login is allowed.
+    assert 0 < waiting.value.delay_seconds <= 300
+    account = waiting.value.result_data["accounts"]["cj"]
+    assert account["status"] == "waiting" and account["waiting_for"] == "cjdropshipping"
     assert server.logins == 1  # the dead token did not trigger a second login
 
 
