@@ -20,9 +20,9 @@ Tokens live in a `TokenStore`, per account; the database store (`runner.db.sessi
 them across jobs and pods, so that a second job reuses a live token and the cooldown holds
 for every worker, and it renews under a row lock, so that concurrent workers wait for one
 login instead of stampeding the endpoint. A login the cooldown forbids raises `RetryLater`:
-the job is deferred, its attempt not charged, until the next login is allowed. Every token is registered with
-`runner.redact.SECRETS` the moment it is read, so it never reaches a log, an error, a
-result or a cassette.
+the job is deferred, its attempt not charged, until the next login is allowed. Every token
+is registered with `runner.redact.SECRETS` the moment it is read, so it never reaches a log,
+an error, a result or a cassette.
 """
 
 from __future__ import annotations
