@@ -7,6 +7,9 @@ database on 127.0.0.1:5432, created and dropped here, and a fresh SQLite file), 
 
 - cold: the products table is emptied first, every product is inserted;
 - warm: nothing changed, every product is unchanged;
+- nightly: the same, with every timestamp the earlier syncs wrote moved a day back first
+  (rows, listing marks, then VACUUM, outside the job's time): the nightly catalogue, whose
+  rows were all written or seen more than an hour ago;
 - 1% changed: the fake serves every 100th product with a new price; exactly 1% of the rows
   must be updated (checked in the job's counts and in the table).
 
@@ -61,7 +64,7 @@ PG_ADMIN_URL = os.environ.get(
     "SYNC_RUNNER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 CHANGED_EVERY = 100  # the 1% run: every 100th product gets a new price
-PHASES = ("cold", "warm", "changed")
+PHASES = ("cold", "warm", "nightly", "changed")
 NOOP_MODULE = "benchmarks.noop_handler"
 # Imported by `validate` only if something is wrong: a database driver or an HTTP client.
 HEAVY_MODULES = ("httpx", "httpcore", "psycopg", "psycopg2", "sqlite3", "sqlalchemy")
@@ -251,6 +254,31 @@ def empty_products(engine: Any) -> None:
             conn.exec_driver_sql("DELETE FROM imported_products")
 
 
+def age_one_day(engine: Any) -> None:
+    """Move every time the earlier syncs stamped a day back: the next job is the nightly one."""
+    from sqlalchemy import inspect
+
+    tables = set(inspect(engine).get_table_names())
+    shift = "- INTERVAL '1 day'" if engine.dialect.name == "postgresql" else ""
+    with engine.begin() as conn:
+        for table, columns in (
+            ("imported_products", ("last_synced_at", "last_seen_at", "updated_at")),
+            ("listing_marks", ("listed_at",)),  # from migration 0011 on
+        ):
+            present = (
+                {c["name"] for c in inspect(conn).get_columns(table)} if table in tables else set()
+            )
+            for column in (c for c in columns if c in present):
+                if shift:
+                    value = f"{column} {shift}"
+                else:  # SQLite keeps them as text, in SQLAlchemy's format
+                    value = f"strftime('%Y-%m-%d %H:%M:%f000', {column}, '-1 day')"
+                conn.exec_driver_sql(f"UPDATE {table} SET {column} = {value}")
+    if shift:  # leave no dead rows nor unset hint bits for the job to clean up
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE imported_products")
+
+
 def rows_updated_since(engine: Any, since: datetime) -> int:
     from sqlalchemy import func, select
 
@@ -356,6 +384,15 @@ def sync_backend(
                 runs = [run_job(engine, url) for _ in range(args.runs)]
                 ok = all(r.totals["unchanged"] == n and r.totals["updated"] == 0 for r in runs)
                 rows.append(SyncRow(backend, "warm", n, runs, f"{n:,} unchanged", ok))
+            if "nightly" in args.phases:
+                if not {"cold", "warm"} & set(args.phases):
+                    run_job(engine, url)
+                runs = []
+                for _ in range(args.runs):
+                    age_one_day(engine)
+                    runs.append(run_job(engine, url))
+                ok = all(r.totals["unchanged"] == n and r.totals["updated"] == 0 for r in runs)
+                rows.append(SyncRow(backend, "nightly", n, runs, f"{n:,} unchanged, a day on", ok))
             if floor is not None:
                 measure_floor(floor, backend, dbs, fake.url, args)
         if "changed" in args.phases:

@@ -47,6 +47,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from runner.clock import Clock, SystemClock
 from runner.db.tables import activity_logs, import_jobs, imported_products, sync_rejects
 from runner.spec.model import RetentionSpec, ScoreRuleSpec, ScoringSpec, SpecSet
+from runner.sync.seen import seen_expression
 
 log = logging.getLogger("sync_runner.maintenance")
 
@@ -180,9 +181,10 @@ def rule_condition(rule: ScoreRuleSpec, now: datetime) -> ColumnElement[bool]:
             parts.append(p.last_synced_at > now - timedelta(days=rule.max))
         parts = parts or [p.last_synced_at.is_not(None)]
     elif rule.metric == "days_since_seen":
-        # Last seen = the later of last_seen_at and last_synced_at (NULL when both are).
-        # days >= min: neither is after now - min (and one is set); days < max: either is.
-        seen = (p.last_seen_at, p.last_synced_at)
+        # Last seen = the later of when a listing last saw it (runner.sync.seen) and
+        # last_synced_at (NULL when both are). days >= min: neither is after now - min (and
+        # one is set); days < max: either is.
+        seen = (seen_expression(imported_products, "supplier_id"), p.last_synced_at)
         parts = []
         if rule.min is not None:
             cut = now - timedelta(days=rule.min)

@@ -203,7 +203,8 @@ imported_products = Table(
     Column("content_hash", String(32)),
     Column("source_hash", String(32)),
     Column("last_synced_at", UTCDateTime),
-    # When a complete listing last saw the row, changed or not (runner.db.write.mark_rows_seen)
+    # Set only while the row is missing from its account's complete listings: when a listing
+    # last saw it. NULL: the last complete listing saw it (listing_marks; runner.sync.seen).
     Column("last_seen_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -228,11 +229,22 @@ orders = Table(
     Column("content_hash", String(32)),
     Column("source_hash", String(32)),
     Column("last_synced_at", UTCDateTime),
-    Column("last_seen_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("user_id", "integration_id", "platform_order_id"),
     Index("ix_orders_sync", "user_id", "integration_id", "status"),
+)
+
+# When each account's rows of a target were last listed completely (runner/sync/seen.py): a
+# product the listing saw needs no per-row write; its "last seen" is this time. One row per
+# (user, account, target table).
+listing_marks = Table(
+    "listing_marks",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("account_id", String(36), primary_key=True),  # a supplier id
+    Column("target", String(64), primary_key=True),  # the table listed
+    Column("listed_at", UTCDateTime, nullable=False),
 )
 
 # The mark of each account's `changed_since` step after its last successful run: the lower

@@ -31,7 +31,7 @@ import math
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
@@ -337,41 +337,6 @@ def differing(
     """(position, is new) of each key whose stored `column` differs from its digest, or that
     has no row, among this user's and scope's rows: one statement, compared by the database,
     so that only the differing keys come back (none in a sync where nothing changed)."""
-    probed = _probe(conn, target, keys, digests, column, user_id, scope_id, None)
-    return [(i, new) for i, new, changed, _ in probed if changed]
-
-
-def differing_or_unseen(
-    conn: Connection,
-    target: Target,
-    keys: Sequence[str],
-    digests: Sequence[str | None],
-    *,
-    column: str,
-    user_id: str,
-    scope_id: str,
-    now: datetime,
-) -> tuple[list[tuple[int, bool]], list[int]]:
-    """`differing`, plus the positions of the existing rows that nobody saw or wrote within
-    `SEEN_RESOLUTION` (for `mark_rows_seen`), in the same one statement: a listing that
-    runs again soon pays nothing more than `differing` for marking its rows seen."""
-    probed = _probe(conn, target, keys, digests, column, user_id, scope_id, now - SEEN_RESOLUTION)
-    changed = [(i, new) for i, new, is_changed, _ in probed if is_changed]
-    return changed, [i for i, _, _, unseen in probed if unseen]
-
-
-def _probe(
-    conn: Connection,
-    target: Target,
-    keys: Sequence[str],
-    digests: Sequence[str | None],
-    column: str,
-    user_id: str,
-    scope_id: str,
-    unseen_before: datetime | None,
-) -> list[tuple[int, bool, bool, bool]]:
-    """(position, is new, differs, unseen) of each key that differs, or (with
-    `unseen_before`) whose row was last seen and written before that time."""
     if not keys:
         return []
     q = lambda name: _quote(conn, name)  # noqa: E731
@@ -381,50 +346,29 @@ def _probe(
         # LATERAL ... LIMIT 1 keeps one probe of the unique index per key: a plain join lets
         # the planner hash the user's whole table for every batch. The arrays go in binary
         # (%b): the server parses thousands of keys as text in a third of the statement.
-        unseen, seen_columns = "false", ""
-        if unseen_before is not None:
-            unseen = (
-                "(s.found AND (s.seen IS NULL OR s.seen < %(before)s) "
-                "AND (s.synced IS NULL OR s.synced < %(before)s))"
-            )
-            seen_columns = ", t.last_seen_at AS seen, t.last_synced_at AS synced"
         sql = (
-            f"SELECT b.i - 1, s.found IS NULL, s.d IS DISTINCT FROM b.d, {unseen} "
+            "SELECT b.i - 1, s.found IS NULL "
             "FROM unnest(%(keys)b::text[], %(digests)b::text[]) WITH ORDINALITY AS b(k, d, i) "
-            f"LEFT JOIN LATERAL (SELECT t.{col} AS d, true AS found{seen_columns} "
-            f"FROM {table} t "
+            f"LEFT JOIN LATERAL (SELECT t.{col} AS d, true AS found FROM {table} t "
             f"WHERE t.user_id = %(user_id)s AND t.{scope} = %(scope_id)s AND t.{key} = b.k "
-            f"LIMIT 1) s ON true WHERE s.d IS DISTINCT FROM b.d OR {unseen}"
+            "LIMIT 1) s ON true WHERE s.d IS DISTINCT FROM b.d"
         )
         params: Any = {
             "keys": list(keys),
             "digests": list(digests),
             "user_id": user_id,
             "scope_id": scope_id,
-            "before": unseen_before,
         }
     else:
-        unseen, before = "0", ()
-        if unseen_before is not None:
-            # SQLite keeps UTC datetimes as text in SQLAlchemy's format: compare as stored.
-            stamp = unseen_before.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-            unseen = (
-                "(t.id IS NOT NULL AND (t.last_seen_at IS NULL OR t.last_seen_at < ?) "
-                "AND (t.last_synced_at IS NULL OR t.last_synced_at < ?))"
-            )
-            before = (stamp, stamp)
-        differs = f"t.{col} IS NOT json_extract(b.value, '$[1]')"
         sql = (
-            f"SELECT b.key, t.id IS NULL, {differs}, {unseen} FROM json_each(?) b "
+            "SELECT b.key, t.id IS NULL FROM json_each(?) b "
             f"LEFT JOIN {table} t ON t.user_id = ? AND t.{scope} = ? "
-            f"AND t.{key} = json_extract(b.value, '$[0]') WHERE {differs} OR {unseen}"
+            f"AND t.{key} = json_extract(b.value, '$[0]') "
+            f"WHERE t.{col} IS NOT json_extract(b.value, '$[1]')"
         )
         pairs = json.dumps(list(zip(keys, digests, strict=True)))
-        params = (*before, pairs, user_id, scope_id, *before)
-    return [
-        (int(i), bool(new), bool(differs), bool(unseen))
-        for i, new, differs, unseen in conn.exec_driver_sql(sql, params)
-    ]
+        params = (pairs, user_id, scope_id)
+    return [(int(i), bool(new)) for i, new in conn.exec_driver_sql(sql, params)]
 
 
 def _changed_rows(
@@ -546,43 +490,6 @@ def mark_rows_checked(
             _key_in(conn, table.c[target.key_column]),
         )
         .values(last_synced_at=now)
-    )
-    return conn.execute(stmt, {"keys": list(keys)}).rowcount
-
-
-SEEN_RESOLUTION = timedelta(hours=1)
-
-
-def mark_rows_seen(
-    conn: Connection,
-    target: Target,
-    keys: Sequence[str],
-    *,
-    user_id: str,
-    scope_id: str,
-    now: datetime,
-) -> int:
-    """Set `last_seen_at` on this user's rows among `keys` that no listing saw and no write
-    touched within `SEEN_RESOLUTION` (one statement); return how many rows it set.
-
-    A row's "last seen" is the later of `last_seen_at` and `last_synced_at` (written or
-    checked), so a row written or seen in the last hour needs no second write: a sync that
-    runs again soon writes nothing, and a nightly one marks each row once.
-    """
-    if not keys:
-        return 0
-    table = target.table
-    since = now - SEEN_RESOLUTION
-    stmt = (
-        update(table)
-        .where(
-            table.c.user_id == user_id,
-            table.c[target.scope_column] == scope_id,
-            _key_in(conn, table.c[target.key_column]),
-            or_(table.c.last_seen_at.is_(None), table.c.last_seen_at < since),
-            or_(table.c.last_synced_at.is_(None), table.c.last_synced_at < since),
-        )
-        .values(last_seen_at=now)
     )
     return conn.execute(stmt, {"keys": list(keys)}).rowcount
 

@@ -11,8 +11,11 @@ chunks of `FEED_PAGE_RECORDS`. Outcomes:
   spooled (as received, compressed) to a temporary file while it is hashed; the same hash
   is `FeedUnchanged`, otherwise the file is parsed.
 - A body cut off mid-way is a `TransientError` (the job is retried); an unreadable one is a
-  `FeedError`. A feed with fewer records than `min_records_ratio` of the last complete one
-  is a `TruncatedFeed`.
+  `FeedError`. The HTTP client's deadlines hold (runner.http.client): the request, from
+  connect to the feed's last byte (parsing and writing the records included, as they
+  overlap the download), ends at `timeouts.request`, and the attempts until the body starts
+  at `timeouts.page`, so that a server trickling bytes cannot hold the worker. A feed with
+  fewer records than `min_records_ratio` of the last complete one is a `TruncatedFeed`.
 - Complete: `state` holds what the next sync compares with. The caller saves it only once
   the records are written (`runner.feeds.state`).
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,9 +72,9 @@ class FeedRead:
 
     def chunks(self) -> Iterator[FeedChunk]:
         with self.client._clients.lease() as http:
-            response, shown = self._open(http)
+            response, shown, deadline = self._open(http)
             try:
-                yield from self._body(response, shown)
+                yield from self._body(response, shown, deadline)
             finally:
                 response.close()
 
@@ -87,10 +90,12 @@ class FeedRead:
                 headers["If-Modified-Since"] = previous.last_modified
         return headers
 
-    def _open(self, http: httpx.Client) -> tuple[httpx.Response, str]:
+    def _open(self, http: httpx.Client) -> tuple[httpx.Response, str, float]:
+        """The response whose body starts, its URL (redacted) and the request's deadline."""
         client = self.client
         attempt = 0
         resent_for_auth = False
+        page_deadline = client.clock() + client.timeouts.page  # every attempt and wait
         while True:
             attempt += 1
             if client.limiter is not None:
@@ -104,6 +109,7 @@ class FeedRead:
             self.requests += 1
             with client._lock:
                 client.requests += 1
+            deadline = min(client.clock() + client.timeouts.request, page_deadline)
             try:
                 request = http.build_request(call.method, url, headers=call.headers)
                 response = http.send(request, stream=True)
@@ -115,34 +121,50 @@ class FeedRead:
                 )
             else:
                 status = response.status_code
-                if 200 <= status < 300:
-                    return response, shown
-                content = _head(response)
-                if status == 304 and self.previous is not None:
+                ok = 200 <= status < 300
+                if ok and client.clock() <= deadline:
+                    return response, shown, deadline
+                content = b"" if ok else _head(response, deadline, client.clock)
+                response.close()
+                if client.clock() > deadline:  # the headers or an error body trickled in
+                    failure = _Failure(self._late(), True)
+                elif status == 304 and self.previous is not None:
                     raise FeedUnchanged("not modified since the last complete sync (HTTP 304)")
-                outcome = client._classify(url, status, response.headers, content, self.requests)
-                if isinstance(outcome, _Failure):
-                    failure = outcome
-                else:  # 401: the auth kind may adapt once
-                    probe = httpx.Response(status, headers=response.headers, content=content)
-                    if (
+                else:
+                    outcome = client._classify(
+                        url, status, response.headers, content, self.requests
+                    )
+                    if isinstance(outcome, _Failure):
+                        failure = outcome
+                    elif (  # 401: the auth kind may adapt once
                         self.auth is not None
                         and not resent_for_auth
-                        and self.auth.on_unauthorized(call, probe)
+                        and self.auth.on_unauthorized(
+                            call, httpx.Response(status, headers=response.headers, content=content)
+                        )
                     ):
                         resent_for_auth = True
                         attempt -= 1
                         continue
-                    failure = _Failure(client._auth_message(status, content), False, status=status)
-            client._fail_or_wait(failure, where, attempt, shown, self.requests)
+                    else:
+                        failure = _Failure(
+                            client._auth_message(status, content), False, status=status
+                        )
+            client._fail_or_wait(failure, where, attempt, shown, self.requests, page_deadline)
+
+    def _late(self) -> str:
+        return (
+            f"timeout (over the {self.client.timeouts.request:g} s request deadline, "
+            "connect to last byte)"
+        )
 
     # -- the body -----------------------------------------------------------------------------
 
-    def _body(self, response: httpx.Response, shown: str) -> Iterator[FeedChunk]:
+    def _body(self, response: httpx.Response, shown: str, deadline: float) -> Iterator[FeedChunk]:
         etag = response.headers.get("etag")
         last_modified = response.headers.get("last-modified")
         previous = self.previous
-        raw: Iterable[bytes] = self._hashed(_raw(response, shown))
+        raw: Iterable[bytes] = self._hashed(self._raw(response, shown, deadline))
         with contextlib.ExitStack() as stack:
             if etag is None and last_modified is None and previous and previous.body_hash:
                 spool = stack.enter_context(tempfile.TemporaryFile(prefix="sync-runner-feed-"))
@@ -182,6 +204,26 @@ class FeedRead:
             raise FeedUnchanged("the same body as at the last complete sync")
         spool.seek(0)
 
+    def _raw(self, response: httpx.Response, shown: str, deadline: float) -> Iterator[bytes]:
+        """The body as received; a transfer that breaks off or runs past the request's
+        deadline is transient (the job is retried)."""
+        clock = self.client.clock
+        received = 0
+        try:
+            for data in response.iter_raw():
+                received += len(data)
+                if clock() > deadline:
+                    raise TransientError(
+                        f"{shown}: {self._late()} after {received} bytes of the feed; "
+                        "a feed that takes longer needs a larger timeouts.request"
+                    )
+                yield data
+        except httpx.TransportError as exc:
+            raise TransientError(
+                f"{shown}: the feed broke off after {received} bytes "
+                f"({type(exc).__name__}: {redact(str(exc))})"
+            ) from None
+
     def _hashed(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         for chunk in chunks:
             self._hash.update(chunk)
@@ -208,29 +250,15 @@ class FeedRead:
         )
 
 
-def _raw(response: httpx.Response, shown: str) -> Iterator[bytes]:
-    """The body as received; a transfer that breaks off is transient (the job is retried)."""
-    received = 0
-    try:
-        for data in response.iter_raw():
-            received += len(data)
-            yield data
-    except httpx.TransportError as exc:
-        raise TransientError(
-            f"{shown}: the feed broke off after {received} bytes "
-            f"({type(exc).__name__}: {redact(str(exc))})"
-        ) from None
-
-
-def _head(response: httpx.Response) -> bytes:
-    """The start of a non-2xx body, for its message."""
+def _head(response: httpx.Response, deadline: float, clock: Callable[[], float]) -> bytes:
+    """The start of a non-2xx body, for its message (no further than the deadline)."""
     parts: list[bytes] = []
     size = 0
     with contextlib.suppress(httpx.HTTPError):
         for data in response.iter_bytes():
             parts.append(data)
             size += len(data)
-            if size >= ERROR_BODY_BYTES:
+            if size >= ERROR_BODY_BYTES or clock() > deadline:
                 break
     response.close()
     return b"".join(parts)[:ERROR_BODY_BYTES]

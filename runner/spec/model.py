@@ -375,8 +375,8 @@ class ScoreRuleSpec:
     """Add `points` to a product's score when `metric` lies in [min, max).
 
     Metrics: stock (stock_quantity), margin_pct ((price - cost_price) / price * 100), price,
-    days_since_seen (days since a listing last saw the product or a sync wrote or checked
-    it: the later of last_seen_at and last_synced_at), days_since_sync (age of
+    days_since_seen (days since a complete listing last saw the product, see
+    runner.sync.seen, or a sync wrote or checked it), days_since_sync (age of
     last_synced_at, which an unchanged product keeps).
     """
 

@@ -86,32 +86,57 @@ def apply_on_missing(
     now: datetime,
 ) -> DelistResult:
     """Set `values` on the account's rows whose key is not in `seen` (see the module doc)."""
+    with engine.begin() as conn:
+        listed = load_listed(conn, target.table.c[target.key_column].type, seen)
+        return delist_missing(
+            conn,
+            target,
+            listed,
+            user_id=user_id,
+            scope_id=scope_id,
+            values=values,
+            max_ratio=max_ratio,
+            now=now,
+        )
+
+
+def delist_missing(
+    conn: Connection,
+    target: Target,
+    listed: Table,
+    *,
+    user_id: str,
+    scope_id: str,
+    values: Mapping[str, Any],
+    max_ratio: float,
+    now: datetime,
+) -> DelistResult:
+    """`apply_on_missing` with the listed keys already in `listed` (`load_listed`)."""
     table = target.table
     key = table.c[target.key_column]
     account = and_(table.c.user_id == user_id, table.c[target.scope_column] == scope_id)
     # Rows that do not carry every on_missing value yet (NULL-safe).
     not_yet = or_(*(table.c[name].is_distinct_from(value) for name, value in values.items()))
-    with engine.begin() as conn:
-        seen_keys = _load_seen(conn, key.type, seen)
-        unseen = ~exists().where(seen_keys.c.key == key)
-        listed = conn.execute(select(func.count()).where(account, not_yet)).scalar_one()
-        missing = conn.execute(select(func.count()).where(account, not_yet, unseen)).scalar_one()
-        delisted = 0
-        refused = None
-        if listed and missing / listed > max_ratio:
-            refused = (
-                f"{missing} of {listed} listed rows are missing from the listing "
-                f"({missing / listed:.0%}), more than max_missing_ratio {max_ratio:.0%}: "
-                "nothing delisted; check the listing, or raise max_missing_ratio"
-            )
-        elif missing:
-            changes = {**values, "content_hash": None, "source_hash": None, "updated_at": now}
-            statement = update(table).where(account, not_yet, unseen).values(changes)
-            delisted = conn.execute(statement).rowcount
-    return DelistResult(missing=missing, listed=listed, delisted=delisted, refused=refused)
+    unseen = ~exists().where(listed.c.key == key)
+    listed_count = conn.execute(select(func.count()).where(account, not_yet)).scalar_one()
+    missing = conn.execute(select(func.count()).where(account, not_yet, unseen)).scalar_one()
+    delisted = 0
+    refused = None
+    if listed_count and missing / listed_count > max_ratio:
+        refused = (
+            f"{missing} of {listed_count} listed rows are missing from the listing "
+            f"({missing / listed_count:.0%}), more than max_missing_ratio {max_ratio:.0%}: "
+            "nothing delisted; check the listing, or raise max_missing_ratio"
+        )
+    elif missing:
+        changes = {**values, "content_hash": None, "source_hash": None, "updated_at": now}
+        statement = update(table).where(account, not_yet, unseen).values(changes)
+        delisted = conn.execute(statement).rowcount
+    return DelistResult(missing=missing, listed=listed_count, delisted=delisted, refused=refused)
 
 
-def _load_seen(conn: Connection, key_type: Any, seen: Iterable[str]) -> Table:
+def load_listed(conn: Connection, key_type: Any, seen: Iterable[str]) -> Table:
+    """The keys a listing returned, in a temporary table (one COPY on Postgres)."""
     table = _seen_table(key_type)  # the key's own type (and collation: "C" on Postgres)
     table.create(conn, checkfirst=True)
     conn.execute(table.delete())

@@ -56,11 +56,9 @@ from runner.db.write import (
     WriteCounts,
     analyze,
     differing,
-    differing_or_unseen,
     insert_activity,
     insert_rejects,
     mark_rows_checked,
-    mark_rows_seen,
     update_batch,
     upsert_batch,
 )
@@ -82,8 +80,9 @@ from runner.redact import redact
 from runner.spec.model import ConnectorSpec, SpecSet, StepSpec, SyncTypeSpec
 from runner.sync.accounts import AccountRow, live_connector, load_accounts
 from runner.sync.checkpoint import JobCheckpoint
-from runner.sync.delist import apply_on_missing
+from runner.sync.delist import DelistResult, delist_missing, load_listed
 from runner.sync.diff import DiffReport, DiffSink
+from runner.sync.seen import confirm_listing, record_listing, tracks_seen
 from runner.sync.select import known_keys
 from runner.sync.since import ChangedSince
 
@@ -600,14 +599,15 @@ class _Sync:
                 mapping,
                 self.request.user_id,
                 account.id,
-                seen_at=None if self.request.dry_run else self.clock,
             )
             if isinstance(sink, _DatabaseSink):  # a dry run compares, it writes no hash
                 sink.columns = (*columns, SOURCE_HASH_COLUMN)
                 sink.prefiltered = True
-        # A complete listing may delist what it did not return (runner.sync.delist).
-        delists = bool(sync_type.on_missing) and upsert and (not lookup or bool(step.ids_from))
-        seen: set[str] | None = set() if delists and not self.request.dry_run else None
+        # A complete listing records what it saw (runner.sync.seen) and may delist what it
+        # did not return (runner.sync.delist).
+        complete = upsert and (not lookup or bool(step.ids_from)) and step.changed_since is None
+        listens = bool(sync_type.on_missing) or tracks_seen(self.target)
+        seen: set[str] | None = set() if complete and listens and not self.request.dry_run else None
         expect_feed = getattr(connector, "expect_feed_version", None)
         if expect_feed is not None and op.format.is_feed:
             expect_feed(op.name, feed_version(mapping.fingerprint, op.format))
@@ -750,6 +750,15 @@ class _Sync:
         except FeedUnchanged as unchanged:  # nothing to read, nothing written
             status = "ok"
             result = {**summary("unchanged"), "reason": unchanged.reason}
+            if seen is not None and tracks_seen(self.target):  # the last listing, confirmed
+                with self.engine.begin() as conn:
+                    confirm_listing(
+                        conn,
+                        self.target,
+                        user_id=self.request.user_id,
+                        account_id=account.id,
+                        now=self.clock.now(),
+                    )
             self._log(
                 logging.INFO,
                 "step.unchanged",
@@ -775,11 +784,11 @@ class _Sync:
                 ),
             )
         result = summary("ok")
-        if seen is not None and sync_type.on_missing:
-            result["on_missing"] = self._on_missing(account, name, seen)
-        elif delists and start is not None:
-            reason = "the listing was resumed from a checkpoint: nothing delisted this run"
-            result["on_missing"] = {"refused": reason}
+        if seen is not None:
+            result.update(self._after_listing(account, name, seen))
+        elif complete and listens and start is not None and not self.request.dry_run:
+            reason = "the listing was resumed from a checkpoint: nothing recorded this run"
+            result["on_missing" if sync_type.on_missing else "seen"] = {"refused": reason}
         if changes is not None and not self.request.dry_run:
             changes.save(now=self.clock.now())
         commit_feed = getattr(connector, "commit_feed", None)
@@ -796,19 +805,44 @@ class _Sync:
         )
         return result
 
-    def _on_missing(self, account: AccountRow, step: str, seen: set[str]) -> dict[str, Any]:
-        """After a complete listing: apply the sync type's `on_missing` (runner.sync.delist)."""
+    def _after_listing(self, account: AccountRow, step: str, seen: set[str]) -> dict[str, Any]:
+        """After a complete listing: record what it saw (runner.sync.seen) and apply the sync
+        type's `on_missing` (runner.sync.delist), in one transaction."""
         sync_type = self.sync_type
-        outcome = apply_on_missing(
-            self.engine,
-            self.target,
-            user_id=self.request.user_id,
-            scope_id=account.id,
-            seen=seen,
-            values=sync_type.on_missing or {},
-            max_ratio=sync_type.max_missing_ratio,
-            now=self.clock.now(),
-        )
+        now = self.clock.now()
+        key_type = self.target.table.c[self.target.key_column].type
+        outcome = None
+        extra: dict[str, Any] = {}
+        with self.engine.begin() as conn:
+            listed = load_listed(conn, key_type, seen)
+            if sync_type.on_missing:
+                outcome = delist_missing(
+                    conn,
+                    self.target,
+                    listed,
+                    user_id=self.request.user_id,
+                    scope_id=account.id,
+                    values=sync_type.on_missing,
+                    max_ratio=sync_type.max_missing_ratio,
+                    now=now,
+                )
+                extra["on_missing"] = outcome.as_dict()
+            if tracks_seen(self.target):
+                marked = record_listing(
+                    conn,
+                    self.target,
+                    listed,
+                    user_id=self.request.user_id,
+                    account_id=account.id,
+                    now=now,
+                )
+                extra["seen"] = {"missing": marked.missing, "returned": marked.returned}
+        if outcome is not None:
+            self._log_delist(account, step, outcome)
+        return extra
+
+    def _log_delist(self, account: AccountRow, step: str, outcome: DelistResult) -> None:
+        sync_type = self.sync_type
         label = f"{account.spec_name}/{step}"
         if outcome.refused:
             self._log(
@@ -828,7 +862,6 @@ class _Sync:
                 step=step,
                 activity=True,
             )
-        return outcome.as_dict()
 
     def _pages(
         self,
@@ -945,8 +978,6 @@ class _SourceFilter:
     or that have no row, and only those records are mapped, so an unchanged catalogue is
     neither mapped nor written. Records without a key or hash are always mapped. While
     the batches meet no existing row (a first sync), the statement is skipped.
-    With `seen_at` (a clock; None in a dry run) the batch's existing rows are then marked
-    as seen (`write.mark_rows_seen`, one statement), changed or not: the listing saw them.
     """
 
     def __init__(
@@ -956,10 +987,8 @@ class _SourceFilter:
         mapping: CompiledMapping,
         user_id: str,
         scope_id: str,
-        seen_at: Clock | None = None,
     ) -> None:
         self.engine = engine
-        self.seen_at = seen_at
         self.target = target
         self.mapping = mapping
         self.user_id = user_id
@@ -988,10 +1017,9 @@ class _SourceFilter:
         if probe:
             known = [k is not None and d is not None for k, d in zip(keys, digests, strict=True)]
             wanted = [i for i, ok in enumerate(known) if ok]
-            found, unseen = self._probe([keys[i] for i in wanted], [digests[i] for i in wanted])
+            found = self._probe([keys[i] for i in wanted], [digests[i] for i in wanted])
             if wanted:
                 self._only_new = len(found) == len(wanted) and all(new for _, new in found)
-            self._mark_seen([keys[wanted[i]] for i in unseen])
             changed = {wanted[i] for i, _ in found}
             positions = [i for i, ok in enumerate(known) if not ok or i in changed]
         else:
@@ -1009,29 +1037,11 @@ class _SourceFilter:
         self.skipped += len(records) - len(positions)
         return rows, rejects
 
-    def _probe(
-        self, keys: list[Any], digests: list[Any]
-    ) -> tuple[list[tuple[int, bool]], list[int]]:
-        """The changed records and, unless a dry run, the rows to mark seen: one statement."""
+    def _probe(self, keys: list[Any], digests: list[Any]) -> list[tuple[int, bool]]:
+        """(position, is new) of the records whose row is missing or differs: one statement."""
         scope = {"column": SOURCE_HASH_COLUMN, "user_id": self.user_id, "scope_id": self.scope_id}
         with self.engine.connect() as conn:
-            if self.seen_at is None:
-                return differing(read_only(conn), self.target, keys, digests, **scope), []
-            return differing_or_unseen(
-                read_only(conn), self.target, keys, digests, now=self.seen_at.now(), **scope
-            )
-
-    def _mark_seen(self, keys: list[Any]) -> None:
-        if keys and self.seen_at is not None:
-            with self.engine.begin() as conn:
-                mark_rows_seen(
-                    conn,
-                    self.target,
-                    keys,
-                    user_id=self.user_id,
-                    scope_id=self.scope_id,
-                    now=self.seen_at.now(),
-                )
+            return differing(read_only(conn), self.target, keys, digests, **scope)
 
 
 class _StepResultError(Exception):

@@ -29,11 +29,13 @@ def run_bench(*options: str) -> dict:
 
 def check_sync_rows(report: dict, backend: str) -> None:
     rows = {row["phase"]: row for row in report["sync"] if row["backend"] == backend}
-    assert set(rows) == {"cold", "warm", "changed"}
+    assert set(rows) == {"cold", "warm", "nightly", "changed"}
     assert all(row["ok"] for row in rows.values())
     cold, warm, changed = (rows[p]["runs"][0]["totals"] for p in ("cold", "warm", "changed"))
     assert cold["inserted"] == 1500 and cold["fetched"] == 1500 and cold["requests"] == 4
     assert warm["unchanged"] == 1500 and warm["updated"] == warm["inserted"] == 0
+    nightly = rows["nightly"]["runs"][0]["totals"]
+    assert nightly["unchanged"] == 1500 and nightly["updated"] == nightly["inserted"] == 0
     assert changed["updated"] == 15 and changed["unchanged"] == 1485
     for row in rows.values():
         assert row["products_per_second"] > 0

@@ -11,8 +11,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from runner.clock import FakeClock
 from runner.connector import Account, Connector
-from runner.db.tables import activity_logs, imported_products
+from runner.db.tables import activity_logs, imported_products, listing_marks
+from runner.sync.engine import SyncRequest, run_sync
 from runner.sync.report import summary_rows
 from tests.fakes.feeds import (
     csv_product,
@@ -23,7 +25,7 @@ from tests.fakes.feeds import (
     zipped,
 )
 from tests.feeds.support import rejects, rows, states, step, sync
-from tests.sync.support import add_supplier
+from tests.sync.support import T0, add_supplier, last_seen
 
 CSV_PATH = "/export/artikel.csv.gz"
 XML_PATH = "/v2/catalogue.xml"
@@ -82,6 +84,29 @@ def test_an_unchanged_feed_is_asked_for_conditionally_and_writes_nothing(engine,
     assert written(engine) == before
     assert states(engine, "gm") == state  # not even the state is rewritten
     assert _activity(engine)[len(logs) :] == ["step.unchanged", "job.finished"]
+
+
+@pytest.mark.parametrize("etag", [True, False], ids=["304", "same-body"])
+def test_an_unchanged_feed_confirms_the_listing_every_product_is_seen_now(
+    engine, feed_specs, feeds, etag
+):
+    """The supplier confirmed its whole catalogue: the account's listing mark moves, and
+    every product reads as seen now, without a product row written (runner.sync.seen)."""
+    feeds.publish(CSV_PATH, gzipped(wholesale_csv(300)), etag=etag)
+    add_grossmarkt(engine, feeds)
+    clock = FakeClock(T0)
+    request = SyncRequest(user_id="user-a", sync_type="supplier_api")
+    assert step(run_sync(engine, feed_specs, request, clock=clock), "gm", "catalogue")["inserted"]
+    before = written(engine)
+    clock.advance(days=2)
+
+    catalogue = step(run_sync(engine, feed_specs, request, clock=clock), "gm", "catalogue")
+
+    assert catalogue["status"] == "unchanged"
+    assert written(engine) == before
+    with engine.connect() as conn:
+        assert conn.execute(select(listing_marks.c.listed_at)).scalars().all() == [clock.now()]
+    assert set(last_seen(engine, "gm").values()) == {clock.now()}
 
 
 def _activity(engine) -> list[str]:

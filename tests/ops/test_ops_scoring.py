@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from sqlalchemy import event, insert, select
 
-from runner.db.tables import imported_products
+from runner.db.tables import imported_products, listing_marks
 from runner.maintenance import recompute_scores
 from runner.spec.load import load_specs
 from runner.spec.model import ScoreRuleSpec, ScoringSpec
@@ -26,6 +26,16 @@ def add_products(engine, rows: list[dict]) -> None:
             insert(imported_products),
             [{**base, "external_id": str(i), **row} for i, row in enumerate(rows)],
         )
+
+
+def add_marks(engine, marks: dict[str, datetime]) -> None:
+    """The last complete listing of each supplier of user u1 (runner.sync.seen)."""
+    rows = [
+        {"user_id": "u1", "account_id": account, "target": "imported_products", "listed_at": at}
+        for account, at in marks.items()
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(listing_marks), rows)
 
 
 def scores(engine) -> dict[str, float | None]:
@@ -92,9 +102,12 @@ def test_rule_on_days_since_sync(engine, clock):
 
 
 def test_rule_on_days_since_seen(engine, clock):
-    """Last seen is the later of last_seen_at (a listing saw it) and last_synced_at."""
+    """Last seen is the later of when a listing saw it and last_synced_at. A listing saw a
+    row at its own last_seen_at (set while it is missing from its supplier's listings),
+    else at its supplier's last complete listing (listing_marks)."""
     rule = ScoreRuleSpec(name="r", metric="days_since_seen", points=-20, min=14, max=30)
     old, recent = NOW - 20 * DAY, NOW - DAY
+    add_marks(engine, {"listed": recent, "listed_long_ago": old})
     rows = [
         {"last_synced_at": old, "last_seen_at": recent},  # unchanged, but seen yesterday
         {"last_synced_at": old, "last_seen_at": None},  # not seen since
@@ -102,15 +115,21 @@ def test_rule_on_days_since_seen(engine, clock):
         {"last_synced_at": recent, "last_seen_at": old},  # written yesterday
         {"last_synced_at": NOW - 30 * DAY, "last_seen_at": NOW - 31 * DAY},
         {"last_synced_at": None, "last_seen_at": None},
+        # in its supplier's listing of yesterday: seen then, without a write of its own
+        {"last_synced_at": old, "last_seen_at": None, "supplier_id": "listed"},
+        # missing from that listing since 20 days: its own time wins over the mark
+        {"last_synced_at": old, "last_seen_at": old, "supplier_id": "listed"},
+        {"last_synced_at": None, "last_seen_at": None, "supplier_id": "listed_long_ago"},
+        {"last_synced_at": recent, "last_seen_at": None, "supplier_id": "listed_long_ago"},
     ]
     add_products(engine, rows)
     recompute_scores(engine, ScoringSpec(base=50, rules=(rule,)), clock)
     result = scores(engine)
-    assert [result[str(i)] for i in range(len(rows))] == [50, 30, 30, 50, 50, 50]
+    assert [result[str(i)] for i in range(len(rows))] == [50, 30, 30, 50, 50, 50, 50, 30, 30, 50]
     fresh = ScoreRuleSpec(name="f", metric="days_since_seen", points=5, max=2)
     recompute_scores(engine, ScoringSpec(base=0, rules=(fresh,)), clock)
     result = scores(engine)
-    assert [result[str(i)] for i in range(len(rows))] == [5, 0, 0, 5, 0, 0]
+    assert [result[str(i)] for i in range(len(rows))] == [5, 0, 0, 5, 0, 0, 5, 0, 0, 5]
 
 
 def test_open_ended_rules(engine, clock):
@@ -148,6 +167,9 @@ def test_scores_are_clamped_to_0_and_100(engine, clock):
 # The declared rules of specs/runner.yaml, on a seeded catalogue, against a reference.
 
 
+MARKS = {"s1": NOW - 3 * DAY, "s2": NOW - 16 * DAY}  # s3: never listed completely
+
+
 def reference_score(scoring: ScoringSpec, row: dict, now: datetime) -> float:
     """The rules computed in Python, row by row (the test's independent reference)."""
     price, cost = row["price"], row["cost_price"]
@@ -155,7 +177,8 @@ def reference_score(scoring: ScoringSpec, row: dict, now: datetime) -> float:
     if price is not None and cost is not None and price > 0:
         margin = ((price - cost) * 100 / price).quantize(Decimal("0.0001"), ROUND_HALF_UP)
     synced = row["last_synced_at"]
-    seen = max((t for t in (synced, row.get("last_seen_at")) if t is not None), default=None)
+    listed = row.get("last_seen_at") or MARKS.get(row["supplier_id"])
+    seen = max((t for t in (synced, listed) if t is not None), default=None)
     metrics = {
         "stock": row["stock_quantity"],
         "price": price,
@@ -197,6 +220,7 @@ def seeded_catalogue(count: int, seed: int = 42) -> list[dict]:
                 "last_seen_at": (
                     NOW - timedelta(hours=rng.randint(0, 24 * 20)) if rng.random() > 0.5 else None
                 ),
+                "supplier_id": rng.choice(["s1", "s2", "s3"]),
             }
         )
     return rows
@@ -207,6 +231,7 @@ def test_declared_rules_cover_every_product_deterministically(engine, clock):
     assert len(scoring.rules) >= 4
     rows = seeded_catalogue(1500)
     add_products(engine, rows)
+    add_marks(engine, MARKS)
 
     statements: list[str] = []
 

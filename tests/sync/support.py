@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select
 
 from runner.db.tables import imported_products, marketplace_integrations, orders, suppliers
+from runner.sync.seen import seen_expression
 from tests.fakes.bigbuy import BigBuyServer
 
 T0 = datetime(2025, 1, 15, 8, 0, tzinfo=UTC)
@@ -123,6 +124,21 @@ def products_of(engine: Engine, supplier_id: str, user_id: str = "user-a") -> di
             )
         )
         return {row.external_id: row for row in rows}
+
+
+def last_seen(engine: Engine, supplier_id: str, user_id: str = "user-a") -> dict[str, Any]:
+    """key -> when the product was last seen, as ai_score's `days_since_seen` reads it: the
+    later of when a listing saw it and when a sync wrote or checked it."""
+    p = imported_products.c
+    listed = seen_expression(imported_products, "supplier_id")
+    stmt = select(p.external_id, listed, p.last_synced_at).where(
+        p.user_id == user_id, p.supplier_id == supplier_id
+    )
+    with engine.connect() as conn:
+        return {
+            key: max((t for t in (seen, synced) if t is not None), default=None)
+            for key, seen, synced in conn.execute(stmt)
+        }
 
 
 def orders_of(engine: Engine, integration_id: str, user_id: str = "user-a") -> dict[str, Any]:
