@@ -1,0 +1,222 @@
+"""Links between imported products and their listings on a marketplace integration
+(`listing_links`): made by the spec's matching rule (by SKU), read with the values a push
+sends, and marked once the marketplace accepted a value."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
+
+from runner.db.engine import read_only
+from runner.db.tables import imported_products, listing_links
+from runner.paths import get_path
+from runner.spec.model import MatchSpec
+
+REMOTE_IDS = ("remote_product_id", "remote_variant_id", "inventory_item_id", "location_id")
+_MATCH_FIELDS = dict(
+    zip(REMOTE_IDS, ("product_id", "variant_id", "inventory_item_id", "location_id"), strict=True)
+)
+
+
+@dataclass
+class MatchResult:
+    """What one matching pass did: links made, and products it could not link (no SKU, a
+    SKU the shop does not list, or lists more than once: never guessed)."""
+
+    linked: int = 0
+    unmatched: int = 0
+    ambiguous: int = 0
+    listed: int = 0  # listings the shop returned
+    requests: int = 0
+    unmatched_skus: list[str] = field(default_factory=list)  # the first 20, to show
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "linked": self.linked,
+            "unmatched": self.unmatched,
+            "ambiguous": self.ambiguous,
+            "listed": self.listed,
+            "requests": self.requests,
+            "unmatched_skus": self.unmatched_skus,
+        }
+
+
+def _link_join(user_id: str, integration_id: str):
+    return and_(
+        listing_links.c.user_id == user_id,
+        listing_links.c.integration_id == integration_id,
+        listing_links.c.supplier_id == imported_products.c.supplier_id,
+        listing_links.c.external_id == imported_products.c.external_id,
+    )
+
+
+def unlinked_count(engine: Engine, user_id: str, integration_id: str) -> int:
+    """The user's imported products without a link to this integration."""
+    stmt = (
+        select(func.count())
+        .select_from(
+            imported_products.outerjoin(listing_links, _link_join(user_id, integration_id))
+        )
+        .where(imported_products.c.user_id == user_id, listing_links.c.user_id.is_(None))
+    )
+    with engine.connect() as conn:
+        return int(read_only(conn).execute(stmt).scalar_one())
+
+
+def _unlinked(engine: Engine, user_id: str, integration_id: str) -> list[dict[str, Any]]:
+    stmt = (
+        select(
+            imported_products.c.supplier_id,
+            imported_products.c.external_id,
+            imported_products.c.sku,
+        )
+        .select_from(
+            imported_products.outerjoin(listing_links, _link_join(user_id, integration_id))
+        )
+        .where(imported_products.c.user_id == user_id, listing_links.c.user_id.is_(None))
+    )
+    with engine.connect() as conn:
+        return [dict(row) for row in read_only(conn).execute(stmt).mappings()]
+
+
+def remote_ids(records: Iterable[Any], match: MatchSpec) -> dict[str, list[dict[str, str | None]]]:
+    """The shop's listings by SKU (stripped; empty SKUs left out): one entry per listing,
+    its remote ids read by the match rule's paths."""
+    by_sku: dict[str, list[dict[str, str | None]]] = {}
+    for record in records:
+        sku = get_path(record, match.sku)
+        if sku is None or not str(sku).strip():
+            continue
+        ids: dict[str, str | None] = {}
+        for column, attr in _MATCH_FIELDS.items():
+            path = getattr(match, attr)
+            value = get_path(record, path) if path else None
+            ids[column] = None if value is None else str(value)
+        if ids["remote_product_id"] is None:
+            continue
+        by_sku.setdefault(str(sku).strip(), []).append(ids)
+    return by_sku
+
+
+def match_by_sku(
+    engine: Engine,
+    user_id: str,
+    integration_id: str,
+    listings: dict[str, list[dict[str, str | None]]],
+    now: datetime,
+    *,
+    save: bool = True,
+) -> tuple[MatchResult, list[dict[str, Any]]]:
+    """Link every unlinked product whose SKU the shop lists exactly once; return what it
+    did and the new links (saved unless `save` is False: a dry run)."""
+    result = MatchResult(listed=sum(len(v) for v in listings.values()))
+    rows: list[dict[str, Any]] = []
+    for product in _unlinked(engine, user_id, integration_id):
+        sku = (product["sku"] or "").strip()
+        found = listings.get(sku) if sku else None
+        if not found or len(found) > 1:
+            if found:
+                result.ambiguous += 1
+            else:
+                result.unmatched += 1
+            if len(result.unmatched_skus) < 20:
+                result.unmatched_skus.append(sku or f"(no sku: {product['external_id']})")
+            continue
+        rows.append(
+            {
+                "user_id": user_id,
+                "integration_id": integration_id,
+                "supplier_id": product["supplier_id"],
+                "external_id": product["external_id"],
+                "sku": sku,
+                **found[0],
+                "matched_by": "sku",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    result.linked = len(rows)
+    if save and rows:
+        with engine.begin() as conn:
+            conn.execute(insert(listing_links), rows)
+    return result, rows
+
+
+def linked_products(
+    engine: Engine, user_id: str, integration_id: str, batch: int = 5_000
+) -> Iterator[dict[str, Any]]:
+    """Every link of the integration with its product's stock and prices, in key order,
+    keyset-paged (so a large shop is never held whole)."""
+    columns = [
+        listing_links.c.supplier_id,
+        listing_links.c.external_id,
+        listing_links.c.sku,
+        *(listing_links.c[name] for name in REMOTE_IDS),
+        listing_links.c.stock_hash,
+        listing_links.c.price_hash,
+        imported_products.c.stock_quantity,
+        imported_products.c.cost_price,
+        imported_products.c.price,
+    ]
+    join = listing_links.join(
+        imported_products,
+        and_(
+            imported_products.c.user_id == listing_links.c.user_id,
+            imported_products.c.supplier_id == listing_links.c.supplier_id,
+            imported_products.c.external_id == listing_links.c.external_id,
+        ),
+    )
+    after: tuple[str, str] | None = None
+    while True:
+        stmt = (
+            select(*columns)
+            .select_from(join)
+            .where(
+                listing_links.c.user_id == user_id, listing_links.c.integration_id == integration_id
+            )
+        )
+        if after is not None:
+            stmt = stmt.where(
+                (listing_links.c.supplier_id > after[0])
+                | and_(
+                    listing_links.c.supplier_id == after[0],
+                    listing_links.c.external_id > after[1],
+                )
+            )
+        stmt = stmt.order_by(listing_links.c.supplier_id, listing_links.c.external_id).limit(batch)
+        with engine.connect() as conn:
+            rows = [dict(row) for row in read_only(conn).execute(stmt).mappings()]
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = (rows[-1]["supplier_id"], rows[-1]["external_id"])
+
+
+def mark_pushed(
+    conn: Connection,
+    user_id: str,
+    integration_id: str,
+    kind: str,
+    accepted: Sequence[tuple[str, str, str]],
+    now: datetime,
+) -> None:
+    """Store the hash of what the marketplace accepted, per (supplier, external id, hash),
+    in one executemany inside the batch's transaction: the next push sends these products
+    only when they change again."""
+    if not accepted:
+        return
+    stmt = (
+        update(listing_links)
+        .where(
+            listing_links.c.user_id == user_id,
+            listing_links.c.integration_id == integration_id,
+            listing_links.c.supplier_id == bindparam("b_supplier"),
+            listing_links.c.external_id == bindparam("b_external"),
+        )
+        .values({f"{kind}_hash": bindparam("b_hash"), f"{kind}_pushed_at": now, "updated_at": now})
+    )
+    conn.execute(stmt, [{"b_supplier": s, "b_external": e, "b_hash": h} for s, e, h in accepted])
