@@ -693,11 +693,12 @@ class _Checker:
         pushes = data.get("pushes") if isinstance(data.get("pushes"), dict) else {}
         for sync_type, push in pushes.items():
             path = ("pushes", sync_type)
-            if self.sync_types_readable and self.reference(
-                doc, path, sync_type, self.sync_types, "sync type"
+            if (
+                self.sync_types_readable
+                and self.reference(doc, path, sync_type, self.sync_types, "sync type")
+                and not self.sync_types[sync_type].get("push")
             ):
-                if not self.sync_types[sync_type].get("push"):
-                    self.add(doc, path, f"sync type '{sync_type}' is not a push", key=True)
+                self.add(doc, path, f"sync type '{sync_type}' is not a push", key=True)
             if isinstance(push, dict) and isinstance(push.get("write"), str):
                 self.reference(doc, (*path, "write"), push["write"], writes, "write")
 
