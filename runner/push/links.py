@@ -16,6 +16,12 @@ from runner.db.tables import imported_products, listing_links
 from runner.paths import get_path
 from runner.spec.model import MatchSpec
 
+# What a push computes its values from.
+_VALUES = (
+    imported_products.c.stock_quantity,
+    imported_products.c.cost_price,
+    imported_products.c.price,
+)
 REMOTE_IDS = ("remote_product_id", "remote_variant_id", "inventory_item_id", "location_id")
 _MATCH_FIELDS = dict(
     zip(REMOTE_IDS, ("product_id", "variant_id", "inventory_item_id", "location_id"), strict=True)
@@ -73,6 +79,7 @@ def _unlinked(engine: Engine, user_id: str, integration_id: str) -> list[dict[st
             imported_products.c.supplier_id,
             imported_products.c.external_id,
             imported_products.c.sku,
+            *_VALUES,
         )
         .select_from(
             imported_products.outerjoin(listing_links, _link_join(user_id, integration_id))
@@ -112,7 +119,8 @@ def match_by_sku(
     save: bool = True,
 ) -> tuple[MatchResult, list[dict[str, Any]]]:
     """Link every unlinked product whose SKU the shop lists exactly once; return what it
-    did and the new links (saved unless `save` is False: a dry run)."""
+    did and the new links with their products' values (saved unless `save` is False: a dry
+    run)."""
     result = MatchResult(listed=sum(len(v) for v in listings.values()))
     rows: list[dict[str, Any]] = []
     for product in _unlinked(engine, user_id, integration_id):
@@ -137,12 +145,17 @@ def match_by_sku(
                 "matched_by": "sku",
                 "created_at": now,
                 "updated_at": now,
+                **{column.name: product[column.name] for column in _VALUES},
             }
         )
     result.linked = len(rows)
     if save and rows:
+        names = {column.name for column in _VALUES}
         with engine.begin() as conn:
-            conn.execute(insert(listing_links), rows)
+            conn.execute(
+                insert(listing_links),
+                [{k: v for k, v in row.items() if k not in names} for row in rows],
+            )
     return result, rows
 
 
@@ -158,9 +171,7 @@ def linked_products(
         *(listing_links.c[name] for name in REMOTE_IDS),
         listing_links.c.stock_hash,
         listing_links.c.price_hash,
-        imported_products.c.stock_quantity,
-        imported_products.c.cost_price,
-        imported_products.c.price,
+        *_VALUES,
     ]
     join = listing_links.join(
         imported_products,

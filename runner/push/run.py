@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from runner.clock import Clock, SystemClock
 from runner.connector import Connector
 from runner.db.write import insert_activity, insert_rejects
-from runner.errors import JobFailed, PermanentError, RetryLater, TransientError
+from runner.errors import JobFailed, JobInterrupted, PermanentError, RetryLater, TransientError
 from runner.http.client import HttpStatusError
 from runner.paths import get_path
 from runner.push.links import (
@@ -213,7 +213,7 @@ class _Push:
             if result["status"] == "refused":
                 return result
             self._send(account, write, connector, items, result)
-        except RetryLater:
+        except (RetryLater, JobInterrupted):
             raise
         except Exception as exc:
             return self._failed(result, account, exc)
@@ -430,7 +430,10 @@ def _chunks(items: list[PushItem], size: int) -> Iterator[list[PushItem]]:
 
 
 def _item_body(write: WriteSpec, item: PushItem) -> dict[str, Any]:
-    context = {"link": {**item.link, "sku": item.sku}, "value": item.value}
+    link: dict[str, Any] = dict(item.link)
+    if write.ids_as == "integer":
+        link = {k: int(v) if v is not None and v.isdigit() else v for k, v in link.items()}
+    context = {"link": {**link, "sku": item.sku}, "value": item.value}
     return {name: get_path(context, path) for name, path in write.item.items()}
 
 

@@ -257,6 +257,7 @@ class WriteSpec:
     error_code: str = "error.code"
     error_message: str = "error.message"
     budget: str | None = None
+    ids_as: Literal["string", "integer"] = "string"  # how the link's remote ids are sent
 
 
 @dataclass(frozen=True)

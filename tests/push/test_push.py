@@ -1,0 +1,280 @@
+"""Pushes of stock and prices to WooCommerce, against the fake store over real HTTP, on
+SQLite and Postgres: links by SKU, only what changed, in the fewest batches, per-item errors
+as rejects, safety refusals, and a dry run that lists exactly what the real run sends."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, insert, select, update
+
+from runner.config import load_specs
+from runner.db.tables import (
+    activity_logs,
+    import_jobs,
+    imported_products,
+    listing_links,
+    marketplace_integrations,
+    rate_budget_slots,
+    sync_rejects,
+)
+from runner.errors import JobInterrupted
+from runner.push.run import PushRequest, run_push
+from tests.fakes.woocommerce import WooCommerceServer
+
+T0 = datetime(2025, 1, 15, 8, 0, tzinfo=UTC)
+USER = "user-a"
+SUPPLIER = "sup-1"
+SHOP = "shop-1"
+N = 5_000  # linked products: the issue's figure
+
+
+@pytest.fixture(scope="module")
+def specs():
+    return load_specs()
+
+
+@pytest.fixture
+def store():
+    server = WooCommerceServer(orders=0).start()
+    yield server
+    server.stop()
+
+
+def seed(engine: Engine, store: WooCommerceServer, n: int, *, listing: str = "ok") -> None:
+    """n imported products (SKU-i, stock 10 + i % 7, cost 5 + i % 40) of one supplier, the
+    same SKUs in the store (ids 1000 + i), a WooCommerce integration whose writes spend a
+    budget of 50 a second, and the supplier's last inventory listing with status `listing`."""
+    rows = [
+        {
+            "user_id": USER,
+            "supplier_id": SUPPLIER,
+            "external_id": f"p{i:05d}",
+            "sku": f"SKU-{i}",
+            "stock_quantity": 10 + i % 7,
+            "cost_price": Decimal(5 + i % 40),
+            "price": Decimal(9 + i % 40),
+            "created_at": T0,
+            "updated_at": T0,
+        }
+        for i in range(n)
+    ]
+    store.add_products(
+        [
+            {"id": 1000 + i, "sku": f"SKU-{i}", "stock_quantity": 0, "regular_price": "1.00"}
+            for i in range(n)
+        ]
+    )
+    with engine.begin() as conn:
+        conn.execute(insert(imported_products), rows)
+        conn.execute(
+            insert(marketplace_integrations).values(
+                id=SHOP,
+                user_id=USER,
+                platform="woocommerce",
+                name="Store",
+                shop_url=store.base_url,
+                credentials={"consumer_key": "ck_test_key", "consumer_secret": "cs_test_secret"},
+                settings={"budgets": {"writes": {"requests": 50, "per": "second"}}},
+                created_at=T0,
+                updated_at=T0,
+            )
+        )
+    record_listing(engine, listing)
+
+
+def record_listing(engine: Engine, status: str) -> None:
+    """The supplier's newest inventory_update job, its account ending with `status`."""
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(import_jobs).values(
+                id=str(uuid.uuid4()),
+                user_id=USER,
+                source_type="inventory_update",
+                supplier_id=SUPPLIER,
+                status="completed" if status == "ok" else "failed",
+                scheduled_at=now,
+                concurrency_key=f"{USER}|inventory_update|{SUPPLIER}",
+                created_at=now,
+                updated_at=now,
+                result_data={
+                    "accounts": {
+                        SUPPLIER: {
+                            "status": status,
+                            "error": None if status == "ok" else "truncated",
+                        }
+                    }
+                },
+            )
+        )
+
+
+def set_stock(engine: Engine, indexes: list[int], stock: int | None = None) -> None:
+    with engine.begin() as conn:
+        for i in indexes:
+            conn.execute(
+                update(imported_products)
+                .where(imported_products.c.external_id == f"p{i:05d}")
+                .values(stock_quantity=stock if stock is not None else 500 + i)
+            )
+
+
+def push(engine, specs, sync_type="stock_push", **options) -> dict[str, Any]:
+    dry = options.pop("dry_run", False)
+    request = PushRequest(user_id=USER, sync_type=sync_type, dry_run=dry, job_id="job-1")
+    return run_push(engine, specs, request, **options)["accounts"][SHOP]
+
+
+def count(engine: Engine, table, *where) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+
+
+def test_a_push_sends_exactly_what_changed_in_the_fewest_batches(engine, specs, store):
+    seed(engine, store, N)
+    first = push(engine, specs)
+    assert first["status"] == "ok"
+    assert first["match"]["linked"] == N and first["match"]["unmatched"] == 0
+    assert (first["sent"], first["accepted"], store.batches) == (N, N, N // 100)
+    assert count(engine, listing_links, listing_links.c.stock_hash.is_not(None)) == N
+
+    changed = list(range(0, N, 33))[: N * 3 // 100]  # 3 % of the products
+    set_stock(engine, changed)
+    store.batches, store.updates = 0, []
+    result = push(engine, specs)
+    assert (result["changed"], result["sent"], result["accepted"]) == (150, 150, 150)
+    assert store.batches == math.ceil(len(changed) / 100) == 2
+    assert sorted(u["id"] for u in store.updates) == [1000 + i for i in changed]
+    assert all(store.products[1000 + i]["stock_quantity"] == 500 + i for i in changed)
+    # every write spent a slot of the declared budget, shared in the database
+    assert count(engine, rate_budget_slots, rate_budget_slots.c.budget == "woocommerce/writes")
+
+    store.batches = 0
+    again = push(engine, specs)
+    assert (again["changed"], again["sent"], again["unchanged"], store.batches) == (0, 0, N, 0)
+
+
+def test_per_item_errors_become_rejects_and_the_rest_goes_through(engine, specs, store):
+    seed(engine, store, 300)
+    push(engine, specs)
+    set_stock(engine, list(range(10)))
+    del store.products[1003], store.products[1004]  # listings deleted in the shop
+    store.refuses.add(1007)  # a value the shop refuses
+    store.updates = []
+    result = push(engine, specs)
+    assert (result["sent"], result["accepted"], result["rejected"]) == (10, 7, 3)
+    with engine.connect() as conn:
+        rejects = conn.execute(
+            select(sync_rejects.c.external_id, sync_rejects.c.reason).order_by(
+                sync_rejects.c.external_id
+            )
+        ).all()
+    assert [r.external_id for r in rejects] == ["p00003", "p00004", "p00007"]
+    assert rejects[0].reason == "woocommerce_rest_product_invalid_id: Invalid ID."
+    assert rejects[2].reason == "rest_invalid_param: Invalid parameter(s): stock_quantity"
+    assert len(store.updates) == 7
+    # nothing lost: what failed is sent again next time, and only that
+    store.refuses.clear()
+    store.updates = []
+    retry = push(engine, specs)
+    assert (retry["sent"], retry["accepted"], retry["rejected"]) == (3, 1, 2)
+    assert [u["id"] for u in store.updates] == [1007]
+
+
+def test_the_dry_run_lists_exactly_what_the_real_run_sends(engine, specs, store):
+    seed(engine, store, 250)
+    listed: list[dict] = []
+    dry = push(engine, specs, dry_run=True, on_item=lambda item: listed.append(item.body))
+    assert store.batches == 0 and count(engine, listing_links) == 0  # nothing written
+    assert dry["sent"] == 250 and dry["items"][0]["body"] == listed[0]
+    real = push(engine, specs)
+    assert real["sent"] == 250
+    assert store.updates == listed
+
+    set_stock(engine, [5, 17, 200])
+    listed.clear()
+    push(engine, specs, dry_run=True, on_item=lambda item: listed.append(item.body))
+    assert listed == [
+        {"id": 1005, "stock_quantity": 505},
+        {"id": 1017, "stock_quantity": 517},
+        {"id": 1200, "stock_quantity": 700},
+    ]
+    store.updates = []
+    push(engine, specs)
+    assert store.updates == listed
+
+
+def test_an_interrupted_push_resumes_without_sending_anything_twice(engine, specs, store):
+    seed(engine, store, 450)
+
+    def stop_after_two_batches() -> None:  # the worker's SIGTERM, between two batches
+        if store.batches == 2:
+            raise JobInterrupted("SIGTERM")
+
+    with pytest.raises(JobInterrupted):
+        push(engine, specs, checkpoint=stop_after_two_batches)
+    assert len(store.updates) == 200
+    resumed = push(engine, specs)
+    assert (resumed["sent"], resumed["unchanged"]) == (250, 200)
+    ids = [u["id"] for u in store.updates]
+    assert len(ids) == len(set(ids)) == 450  # every change sent, none twice
+
+
+def test_stock_is_not_pushed_from_a_listing_that_did_not_complete(engine, specs, store):
+    seed(engine, store, 50, listing="failed")
+    result = push(engine, specs)
+    assert (result["sent"], result["refused"], store.batches) == (0, 50, 0)
+    assert "did not complete: truncated" in result["refused_suppliers"][SUPPLIER]
+    record_listing(engine, "ok")  # the next listing completed
+    assert push(engine, specs)["sent"] == 50
+
+
+def test_a_push_that_would_zero_too_much_of_a_shop_is_refused(engine, specs, store):
+    seed(engine, store, 100)
+    push(engine, specs)
+    set_stock(engine, list(range(30)), stock=0)
+    store.batches = 0
+    result = push(engine, specs)
+    assert result["status"] == "refused" and store.batches == 0
+    assert "would set 30 of 100 linked products (30%) to 0 stock" in result["reason"]
+    assert count(engine, activity_logs, activity_logs.c.event == "push.refused") == 1
+    set_stock(engine, list(range(10, 30)))  # the supplier fixed its feed: 10 % zeroed
+    result = push(engine, specs)
+    assert (result["status"], result["accepted"]) == ("ok", 30)
+
+
+def test_a_price_push_sends_the_declared_rule(engine, specs, store):
+    seed(engine, store, 3)
+    result = push(engine, specs, sync_type="price_push")
+    assert result["accepted"] == 3
+    # cost 5, 6, 7 + 40 % -> 7.00, 8.40, 9.80 -> .99 endings, floor 4.99
+    assert [store.products[1000 + i]["regular_price"] for i in range(3)] == [
+        "7.99",
+        "8.99",
+        "9.99",
+    ]
+    assert push(engine, specs, sync_type="price_push")["sent"] == 0
+
+
+def test_unmatched_and_ambiguous_skus_are_reported_never_guessed(engine, specs, store):
+    seed(engine, store, 5)
+    store.add_products([{"id": 9001, "sku": "SKU-1", "stock_quantity": 0}])  # SKU-1 twice
+    del store.products[1002]  # SKU-2 not in the store
+    result = push(engine, specs)
+    assert result["match"]["linked"] == 3
+    assert (result["match"]["unmatched"], result["match"]["ambiguous"]) == (1, 1)
+    assert result["sent"] == 3
+
+
+def test_a_rate_limited_batch_is_sent_again_once(engine, specs, store):
+    seed(engine, store, 150)
+    store.faults.rate_limit(0.2, path="/wp-json/wc/v3/products/batch")
+    result = push(engine, specs)
+    assert result["accepted"] == 150
+    assert len(store.updates) == 150 and store.batches == 2
