@@ -1,0 +1,54 @@
+"""A push through the queue and the worker, and through `sync-runner sync --dry-run`."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from runner.cli import cli
+from runner.config import load_specs
+from runner.db.tables import import_jobs
+from runner.queue import Queue
+from runner.worker import Worker, WorkerOptions
+from tests.fakes.woocommerce import WooCommerceServer
+from tests.push.support import SHOP, USER, seed, set_stock
+
+
+@pytest.fixture
+def store():
+    server = WooCommerceServer(orders=0).start()
+    yield server
+    server.stop()
+
+
+def test_the_worker_runs_a_queued_stock_push(engine, store):
+    specs = load_specs()
+    seed(engine, store, 120)
+    job_id = Queue(engine, specs.runner.queue).enqueue(USER, "stock_push", supplier_id=SHOP).job_id
+    Worker(engine, specs, options=WorkerOptions(schedules=False, maintenance=False)).run()
+    with engine.connect() as conn:
+        job = conn.execute(select(import_jobs).where(import_jobs.c.id == job_id)).one()
+    assert job.status == "completed", job.errors
+    assert job.result_data["totals"]["accepted"] == 120
+    assert store.batches == 2 and len(store.updates) == 120
+
+
+def test_sync_dry_run_lists_each_item_and_sends_nothing(engine, db_url, store):
+    seed(engine, store, 120)
+    args = ["sync", "--user", USER, "--type", "stock_push", "--database-url", db_url]
+    CliRunner().invoke(cli, args, catch_exceptions=False)  # everything pushed once
+    set_stock(engine, [3, 7])
+    store.batches = 0
+    result = CliRunner().invoke(cli, [*args, "--dry-run"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    items = [line for line in lines if line.startswith("> ")]
+    assert items == [
+        '> SKU-3 (sup-1/p00003): stock_quantity 503  {"id":1003,"stock_quantity":503}',
+        '> SKU-7 (sup-1/p00007): stock_quantity 507  {"id":1007,"stock_quantity":507}',
+    ]
+    assert "woocommerce (Store): ok: linked 120 (new 0, unmatched 0), changed 2, sent 2" in (
+        result.output
+    )
+    assert store.batches == 0
