@@ -175,3 +175,12 @@ def test_step_4_runs_as_written(workdir):
     )
     assert live.returncode == 0, live.stderr
     assert '"mode": "live"' in live.stdout
+
+
+def test_the_push_examples_are_the_bundled_specs():
+    """The push section quotes sync_types.yaml and woocommerce.yaml as they are."""
+    section = DOC[DOC.index("### Pushes: `stock_push` and `price_push`") :]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)[:2]
+    assert blocks[0] in (ROOT / "specs" / "sync_types.yaml").read_text(encoding="utf-8")
+    woo = (ROOT / "specs" / "marketplaces" / "woocommerce.yaml").read_text(encoding="utf-8")
+    assert blocks[1] in woo
