@@ -94,6 +94,13 @@ def remote_ids(records: Iterable[Any], match: MatchSpec) -> dict[str, list[dict[
     """The shop's listings by SKU (stripped; empty SKUs left out): one entry per listing,
     its remote ids read by the match rule's paths."""
     by_sku: dict[str, list[dict[str, str | None]]] = {}
+    if match.each:
+        records = [
+            entry
+            for record in records
+            for entry in (get_path(record, match.each) or ())
+            if isinstance(entry, dict)
+        ]
     for record in records:
         sku = get_path(record, match.sku)
         if sku is None or not str(sku).strip():

@@ -265,6 +265,9 @@ class _Push:
             refused = incomplete_suppliers(self.engine, user_id, {r["supplier_id"] for r in rows})
             result["refused_suppliers"] = refused
         field_name = "stock_quantity" if self.kind == "stock" else "price"
+        # A shop with one stock location names it once, in the integration's settings.
+        location = account.settings.get("location_id")
+        location = None if location is None else str(location)
         items: list[PushItem] = []
         rejects: list[dict[str, Any]] = []
         for row in rows:
@@ -272,6 +275,7 @@ class _Push:
                 result["refused"] += 1
                 continue
             link = {name: row.get(name) for name in REMOTE_IDS}
+            link["location_id"] = link["location_id"] or location
             try:
                 value = value_of(self.kind, row, self.sync_type.price_rule)
             except NoValue as exc:

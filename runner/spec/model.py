@@ -263,9 +263,11 @@ class WriteSpec:
 @dataclass(frozen=True)
 class MatchSpec:
     """How imported products are linked to a shop's listings: a list operation whose records
-    carry the SKU; each field names the path of a remote id in one record."""
+    (or the entries of their `each` list: Shopify's variants) carry the SKU; each field names
+    the path of a remote id in one listing."""
 
     operation: str
+    each: str | None = None  # a list inside each record holding the listings (variants)
     sku: str = "sku"
     product_id: str = "id"
     variant_id: str | None = None

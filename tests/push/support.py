@@ -17,10 +17,11 @@ SUPPLIER = "sup-1"
 SHOP = "shop-1"
 
 
-def seed(engine: Engine, store: WooCommerceServer, n: int, *, listing: str = "ok") -> None:
+def seed(engine: Engine, store: WooCommerceServer | None, n: int, *, listing: str = "ok") -> None:
     """n imported products (SKU-i, stock 10 + i % 7, cost 5 + i % 40) of one supplier, the
     same SKUs in the store (ids 1000 + i), a WooCommerce integration whose writes spend a
-    budget of 50 a second, and the supplier's last inventory listing with status `listing`."""
+    budget of 50 a second, and the supplier's last inventory listing with status `listing`.
+    Without a store, only the products and the listing."""
     rows = [
         {
             "user_id": USER,
@@ -35,6 +36,11 @@ def seed(engine: Engine, store: WooCommerceServer, n: int, *, listing: str = "ok
         }
         for i in range(n)
     ]
+    with engine.begin() as conn:
+        conn.execute(insert(imported_products), rows)
+    record_listing(engine, listing)
+    if store is None:
+        return
     store.add_products(
         [
             {"id": 1000 + i, "sku": f"SKU-{i}", "stock_quantity": 0, "regular_price": "1.00"}
@@ -42,7 +48,6 @@ def seed(engine: Engine, store: WooCommerceServer, n: int, *, listing: str = "ok
         ]
     )
     with engine.begin() as conn:
-        conn.execute(insert(imported_products), rows)
         conn.execute(
             insert(marketplace_integrations).values(
                 id=SHOP,
@@ -56,7 +61,6 @@ def seed(engine: Engine, store: WooCommerceServer, n: int, *, listing: str = "ok
                 updated_at=T0,
             )
         )
-    record_listing(engine, listing)
 
 
 def record_listing(engine: Engine, status: str) -> None:
