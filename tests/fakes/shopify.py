@@ -193,18 +193,30 @@ class ShopifyServer(FakeServer):
         orders.sort(key=lambda o: o["id"], reverse=True)
         if after is not None:
             orders = [o for o in orders if o["id"] < after]
-        page, rest = orders[:limit], orders[limit:]
+        return self._page("orders", orders, limit, fields, filters, headers)
+
+    def _page(
+        self,
+        name: str,
+        items: list[dict],
+        limit: int,
+        fields: str | None,
+        filters: dict[str, str],
+        headers: dict[str, str],
+    ) -> Reply:
+        """One page of `items` under `name`, with the `Link` header to the next one."""
+        page, rest = items[:limit], items[limit:]
         if rest:
             keep = {"limit": str(limit), **({"fields": fields} if fields else {})}
             token = _encode({"last_id": page[-1]["id"], "direction": "next", "filters": filters})
-            url = f"{self.base_url}/admin/api/{VERSION}/orders.json?" + urlencode(
+            url = f"{self.base_url}/admin/api/{VERSION}/{name}.json?" + urlencode(
                 {**keep, "page_info": token}
             )
             headers = {**headers, "Link": f'<{url}>; rel="next"'}
         if fields:
             wanted = fields.split(",")
             page = [{k: o[k] for k in wanted if k in o} for o in page]
-        return Reply(200, {"orders": page}, headers)
+        return Reply(200, {name: page}, headers)
 
     def _products(self, request: Request, headers: dict[str, str]) -> Reply:
         query = dict(request.query)
@@ -215,19 +227,7 @@ class ShopifyServer(FakeServer):
         products = sorted(
             (p for p in self.products.values() if p["id"] > after), key=lambda p: p["id"]
         )
-        page, rest = products[:limit], products[limit:]
-        fields = query.get("fields")
-        if rest:
-            keep = {"limit": str(limit), **({"fields": fields} if fields else {})}
-            token = _encode({"last_id": page[-1]["id"], "direction": "next", "filters": {}})
-            url = f"{self.base_url}/admin/api/{VERSION}/products.json?" + urlencode(
-                {**keep, "page_info": token}
-            )
-            headers = {**headers, "Link": f'<{url}>; rel="next"'}
-        if fields:
-            wanted = fields.split(",")
-            page = [{k: p[k] for k in wanted if k in p} for p in page]
-        return Reply(200, {"products": page}, headers)
+        return self._page("products", products, limit, query.get("fields"), {}, headers)
 
     def _set_level(self, body: dict, headers: dict[str, str]) -> Reply:
         self.writes += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine, insert, update
 
@@ -47,16 +48,34 @@ def seed(engine: Engine, store: WooCommerceServer | None, n: int, *, listing: st
             for i in range(n)
         ]
     )
+    add_integration(
+        engine,
+        SHOP,
+        "woocommerce",
+        store.base_url,
+        {"consumer_key": "ck_test_key", "consumer_secret": "cs_test_secret"},
+        {"budgets": {"writes": {"requests": 50, "per": "second"}}},
+    )
+
+
+def add_integration(
+    engine: Engine,
+    integration_id: str,
+    platform: str,
+    shop_url: str,
+    credentials: dict[str, Any],
+    settings: dict[str, Any],
+) -> None:
     with engine.begin() as conn:
         conn.execute(
             insert(marketplace_integrations).values(
-                id=SHOP,
+                id=integration_id,
                 user_id=USER,
-                platform="woocommerce",
-                name="Store",
-                shop_url=store.base_url,
-                credentials={"consumer_key": "ck_test_key", "consumer_secret": "cs_test_secret"},
-                settings={"budgets": {"writes": {"requests": 50, "per": "second"}}},
+                platform=platform,
+                name="Store" if platform == "woocommerce" else "Shop",
+                shop_url=shop_url,
+                credentials=credentials,
+                settings=settings,
                 created_at=T0,
                 updated_at=T0,
             )

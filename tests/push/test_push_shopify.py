@@ -5,13 +5,13 @@ fewest requests the REST API allows), only what changed, per-item errors as reje
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from runner.config import load_specs
-from runner.db.tables import marketplace_integrations, sync_rejects
+from runner.db.tables import sync_rejects
 from runner.push.run import PushRequest, run_push
 from tests.fakes.shopify import LOCATION, ShopifyServer
-from tests.push.support import SUPPLIER, T0, USER, seed, set_stock
+from tests.push.support import SUPPLIER, USER, add_integration, seed, set_stock
 
 SHOP = "shopify-1"
 N = 200
@@ -46,23 +46,14 @@ def linked(engine, shop):
             for i in range(N)
         ]
     )
-    with engine.begin() as conn:
-        conn.execute(
-            insert(marketplace_integrations).values(
-                id=SHOP,
-                user_id=USER,
-                platform="shopify",
-                name="Shop",
-                shop_url=shop.base_url,
-                credentials={"access_token": "shpat_test_token"},
-                settings={
-                    "location_id": LOCATION,
-                    "rate_limit": {"requests": 100, "per": "second"},
-                },
-                created_at=T0,
-                updated_at=T0,
-            )
-        )
+    add_integration(
+        engine,
+        SHOP,
+        "shopify",
+        shop.base_url,
+        {"access_token": "shpat_test_token"},
+        {"location_id": LOCATION, "rate_limit": {"requests": 100, "per": "second"}},
+    )
 
 
 def push(engine, sync_type: str = "stock_push", **options):
