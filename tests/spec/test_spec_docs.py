@@ -180,7 +180,9 @@ def test_step_4_runs_as_written(workdir):
 def test_the_push_examples_are_the_bundled_specs():
     """The push section quotes sync_types.yaml and woocommerce.yaml as they are."""
     section = DOC[DOC.index("### Pushes: `stock_push` and `price_push`") :]
-    blocks = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)[:2]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)[:3]
     assert blocks[0] in (ROOT / "specs" / "sync_types.yaml").read_text(encoding="utf-8")
     woo = (ROOT / "specs" / "marketplaces" / "woocommerce.yaml").read_text(encoding="utf-8")
     assert blocks[1] in woo
+    shopify = (ROOT / "specs" / "marketplaces" / "shopify.yaml").read_text(encoding="utf-8")
+    assert blocks[2] in shopify
