@@ -110,7 +110,7 @@ def sync(
             known = ", ".join(sorted(settings.specs.sync_types))
             raise fail(f"unknown sync type {sync_type!r} (known: {known})", ExitCode.BAD_INPUT)
         if settings.specs.sync_types[sync_type].push:
-            _push(settings, user_id, sync_type, supplier_id, dry_run, as_json)
+            _push(settings, user_id, sync_type, supplier_id, dry_run, offline, as_json)
             return
         engine = open_database(settings, writable=not dry_run)
         try:
@@ -140,14 +140,16 @@ def sync(
         raise SystemExit(ExitCode.UNEXPECTED)
 
 
-def _push(settings, user_id, sync_type, integration_id, dry_run: bool, as_json: bool) -> None:
+def _push(
+    settings, user_id, sync_type, integration_id, dry_run: bool, offline: bool, as_json: bool
+) -> None:
     """A push sync type (runner/push): items listed as they would go out (dry run), then one
     line per integration; exit 1 when an integration failed."""
     from runner.errors import JobFailed
     from runner.push.report import format_item, summary_lines
     from runner.push.run import PushRequest, run_push
 
-    request = PushRequest(user_id, sync_type, integration_id, dry_run=dry_run)
+    request = PushRequest(user_id, sync_type, integration_id, dry_run=dry_run, offline=offline)
     on_item = None if as_json else (lambda item: click.echo(format_item(item)))
     engine = open_database(settings, writable=not dry_run)
     failed = None

@@ -19,6 +19,7 @@ def run_job(ctx: JobContext) -> dict:
         integration_id=job.supplier_id,
         job_id=job.id,
         dry_run=ctx.dry_run,
+        offline=ctx.offline,
     )
     return run_push(ctx.engine, ctx.specs, request, clock=ctx.clock, checkpoint=ctx.checkpoint)
 

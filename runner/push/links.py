@@ -73,7 +73,8 @@ def unlinked_count(engine: Engine, user_id: str, integration_id: str) -> int:
         return int(read_only(conn).execute(stmt).scalar_one())
 
 
-def _unlinked(engine: Engine, user_id: str, integration_id: str) -> list[dict[str, Any]]:
+def unlinked_products(engine: Engine, user_id: str, integration_id: str) -> list[dict[str, Any]]:
+    """The user's imported products not linked to this integration, with their values."""
     stmt = (
         select(
             imported_products.c.supplier_id,
@@ -130,7 +131,7 @@ def match_by_sku(
     run)."""
     result = MatchResult(listed=sum(len(v) for v in listings.values()))
     rows: list[dict[str, Any]] = []
-    for product in _unlinked(engine, user_id, integration_id):
+    for product in unlinked_products(engine, user_id, integration_id):
         sku = (product["sku"] or "").strip()
         found = listings.get(sku) if sku else None
         if not found or len(found) > 1:

@@ -33,7 +33,9 @@ from runner.push.links import (
     match_by_sku,
     remote_ids,
     unlinked_count,
+    unlinked_products,
 )
+from runner.push.mock import MockShop, mock_listings
 from runner.push.safety import incomplete_suppliers, zeroing_refusal
 from runner.push.values import NoValue, pushed_hash, value_of
 from runner.spec.model import ConnectorSpec, SpecSet, SyncTypeSpec, WriteSpec
@@ -52,6 +54,7 @@ class PushRequest:
     integration_id: str | None = None  # None: every active integration of the user
     job_id: str | None = None
     dry_run: bool = False
+    offline: bool = False  # every integration pushes to runner.push.mock's offline shop
 
 
 @dataclass(frozen=True)
@@ -197,15 +200,15 @@ class _Push:
             skip = f"the integration is {account.status}"
         elif spec is None or write_name is None:
             skip = f"{account.spec_name} declares no push for {self.request.sync_type}"
-        elif account.mode == "mock":
-            skip = "a mock integration has no shop to push to"
         if skip:
             result.update(status="skipped", reason=skip)
             return result
         assert spec is not None and write_name is not None
         write = spec.writes[write_name]
+        offline = self.request.offline or account.mode == "mock"
+        result["mode"] = "mock" if offline else "live"
         try:
-            connector = self.connector_for(spec, account)
+            connector = MockShop(spec.name) if offline else self.connector_for(spec, account)
         except Exception as exc:  # a missing secret: this integration fails, the others go on
             return self._failed(result, account, exc)
         try:
@@ -220,6 +223,7 @@ class _Push:
         finally:
             result["requests"] = connector.requests
             connector.close()
+            result["totals"] = _totals(result)
         return result
 
     def _failed(
@@ -235,7 +239,7 @@ class _Push:
         self,
         account: AccountRow,
         spec: ConnectorSpec,
-        connector: Connector,
+        connector: Connector | MockShop,
         result: dict[str, Any],
     ) -> list[PushItem]:
         """Link what is unlinked, then every linked product whose value the marketplace does
@@ -243,15 +247,19 @@ class _Push:
         user_id = self.request.user_id
         extra: list[dict[str, Any]] = []
         if spec.match is not None and unlinked_count(self.engine, user_id, account.id):
-            records: list[Any] = []
-            for page in connector.list(spec.match.operation):
-                self.checkpoint()
-                records.extend(page.records)
+            if isinstance(connector, MockShop):
+                listings = mock_listings(unlinked_products(self.engine, user_id, account.id))
+            else:
+                records: list[Any] = []
+                for page in connector.list(spec.match.operation):
+                    self.checkpoint()
+                    records.extend(page.records)
+                listings = remote_ids(records, spec.match)
             matched, rows = match_by_sku(
                 self.engine,
                 user_id,
                 account.id,
-                remote_ids(records, spec.match),
+                listings,
                 self.clock.now(),
                 save=not self.request.dry_run,
             )
@@ -334,7 +342,7 @@ class _Push:
         self,
         account: AccountRow,
         write: WriteSpec,
-        connector: Connector,
+        connector: Connector | MockShop,
         items: list[PushItem],
         result: dict[str, Any],
     ) -> None:
@@ -372,7 +380,11 @@ class _Push:
             result["items_omitted"] += 1
 
     def _request(
-        self, write: WriteSpec, connector: Connector, batch: list[PushItem], bodies: list[dict]
+        self,
+        write: WriteSpec,
+        connector: Connector | MockShop,
+        batch: list[PushItem],
+        bodies: list[dict],
     ) -> list[str | None]:
         """Send one batch; per item, None when the marketplace accepted it, else why not."""
         path = _PATH_FIELD.sub(lambda m: str(batch[0].link.get(m.group(1)) or ""), write.path)
@@ -426,6 +438,19 @@ class _Push:
             "payload": {"supplier_id": get("supplier_id"), "sku": get("sku"), "sent": payload},
             "created_at": self.clock.now(),
         }
+
+
+def _totals(result: dict[str, Any]) -> dict[str, Any]:
+    """The counts in the shape of a sync's (`runner.sync.report` tables): linked products
+    read, items accepted as updated, unchanged, rejected (refused items included)."""
+    return {
+        "fetched": result["linked"],
+        "inserted": 0,
+        "updated": result["accepted"],
+        "unchanged": result["unchanged"],
+        "rejected": result["rejected"] + result["refused"],
+        "seconds": 0,
+    }
 
 
 def _chunks(items: list[PushItem], size: int) -> Iterator[list[PushItem]]:

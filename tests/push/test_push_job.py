@@ -9,10 +9,11 @@ from sqlalchemy import select
 from runner.cli import cli
 from runner.config import load_specs
 from runner.db.tables import import_jobs
+from runner.push.run import PushRequest, run_push
 from runner.queue import Queue
 from runner.worker import Worker, WorkerOptions
 from tests.fakes.woocommerce import WooCommerceServer
-from tests.push.support import SHOP, USER, seed, set_stock
+from tests.push.support import SHOP, USER, add_integration, seed, set_stock
 
 
 @pytest.fixture
@@ -52,3 +53,15 @@ def test_sync_dry_run_lists_each_item_and_sends_nothing(engine, db_url, store):
         result.output
     )
     assert store.batches == 0
+
+
+def test_an_offline_push_links_and_sends_to_the_mock_shop(engine):
+    specs = load_specs()
+    seed(engine, None, 250)
+    add_integration(engine, "mock-shop", "woocommerce", "https://shop.example.com", {}, {})
+    request = PushRequest(user_id=USER, sync_type="stock_push", offline=True)
+    result = run_push(engine, specs, request)["accounts"]["mock-shop"]
+    assert (result["mode"], result["match"]["linked"], result["accepted"]) == ("mock", 250, 250)
+    assert result["requests"] == 3  # 100 a batch, as the real store
+    again = run_push(engine, specs, request)["accounts"]["mock-shop"]
+    assert (again["sent"], again["requests"]) == (0, 0)
