@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
 
 from runner.db.engine import read_only
 from runner.db.tables import imported_products, listing_links
@@ -230,12 +230,87 @@ def mark_pushed(
         return
     stmt = (
         update(listing_links)
-        .where(
-            listing_links.c.user_id == user_id,
-            listing_links.c.integration_id == integration_id,
-            listing_links.c.supplier_id == bindparam("b_supplier"),
-            listing_links.c.external_id == bindparam("b_external"),
-        )
+        .where(_key(user_id, integration_id, bindparam("b_supplier"), bindparam("b_external")))
         .values({f"{kind}_hash": bindparam("b_hash"), f"{kind}_pushed_at": now, "updated_at": now})
     )
     conn.execute(stmt, [{"b_supplier": s, "b_external": e, "b_hash": h} for s, e, h in accepted])
+
+
+def _key(user_id: Any, integration_id: Any, supplier_id: Any, external_id: Any):
+    """The one link of a product to an integration (values or bind parameters)."""
+    return and_(
+        listing_links.c.user_id == user_id,
+        listing_links.c.integration_id == integration_id,
+        listing_links.c.supplier_id == supplier_id,
+        listing_links.c.external_id == external_id,
+    )
+
+
+class NoSuchProduct(ValueError):
+    """A manual link names an imported product the user does not have."""
+
+
+def set_link(
+    engine: Engine,
+    user_id: str,
+    integration_id: str,
+    supplier_id: str,
+    external_id: str,
+    remote: dict[str, str | None],
+    now: datetime,
+) -> None:
+    """Link one imported product to a listing by hand (`matched_by: manual`), replacing any
+    link it had to this integration; its pushed hashes are cleared, so the next push sends
+    its stock and price to the new listing."""
+    product = and_(
+        imported_products.c.user_id == user_id,
+        imported_products.c.supplier_id == supplier_id,
+        imported_products.c.external_id == external_id,
+    )
+    key = _key(user_id, integration_id, supplier_id, external_id)
+    with engine.begin() as conn:
+        sku = conn.execute(select(imported_products.c.sku).where(product)).first()
+        if sku is None:
+            raise NoSuchProduct(
+                f"user {user_id!r} has no imported product {external_id!r} of supplier "
+                f"{supplier_id!r}"
+            )
+        conn.execute(delete(listing_links).where(key))
+        conn.execute(
+            insert(listing_links).values(
+                user_id=user_id,
+                integration_id=integration_id,
+                supplier_id=supplier_id,
+                external_id=external_id,
+                sku=sku[0],
+                **{name: remote.get(name) for name in REMOTE_IDS},
+                matched_by="manual",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+
+def remove_link(
+    engine: Engine, user_id: str, integration_id: str, supplier_id: str, external_id: str
+) -> bool:
+    """Forget one link (the next push matches the product again); whether there was one."""
+    with engine.begin() as conn:
+        gone = conn.execute(
+            delete(listing_links).where(_key(user_id, integration_id, supplier_id, external_id))
+        )
+    return bool(gone.rowcount)
+
+
+def list_links(
+    engine: Engine, user_id: str, integration_id: str | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """The user's links (of one integration), in key order: ids, how made, when pushed."""
+    stmt = select(listing_links).where(listing_links.c.user_id == user_id)
+    if integration_id is not None:
+        stmt = stmt.where(listing_links.c.integration_id == integration_id)
+    stmt = stmt.order_by(
+        listing_links.c.integration_id, listing_links.c.supplier_id, listing_links.c.external_id
+    ).limit(limit)
+    with engine.connect() as conn:
+        return [dict(row) for row in read_only(conn).execute(stmt).mappings()]

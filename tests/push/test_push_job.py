@@ -65,3 +65,29 @@ def test_an_offline_push_links_and_sends_to_the_mock_shop(engine):
     assert result["requests"] == 3  # 100 a batch, as the real store
     again = run_push(engine, specs, request)["accounts"]["mock-shop"]
     assert (again["sent"], again["requests"]) == (0, 0)
+
+
+def test_a_manual_link_is_pushed_and_bad_input_is_one_line(engine, db_url, store):
+    seed(engine, store, 3)
+    store.add_products([{"id": 7777, "sku": "OTHER", "stock_quantity": 0}])
+    base = ["--user", USER, "--integration", SHOP, "--supplier", "sup-1", "--database-url", db_url]
+    run = CliRunner().invoke
+    ok = run(cli, ["links", "set", *base, "--external-id", "p00001", "--product-id", "7777"])
+    assert ok.exit_code == 0, ok.output
+    bad = run(cli, ["links", "set", *base, "--external-id", "nope", "--product-id", "1"])
+    assert bad.exit_code == 2
+    assert bad.output.strip().splitlines() == [
+        "error: user 'user-a' has no imported product 'nope' of supplier 'sup-1'"
+    ]
+    CliRunner().invoke(
+        cli, ["sync", "--user", USER, "--type", "stock_push", "--database-url", db_url]
+    )
+    assert store.products[7777]["stock_quantity"] == 11  # p00001's stock, by the manual link
+    assert 1001 not in {u["id"] for u in store.updates}
+    listed = run(cli, ["links", "list", "--user", USER, "--database-url", db_url])
+    assert "sup-1/p00001  sku SKU-1  -> 7777  (manual)" in listed.output
+    assert listed.output.rstrip().endswith("3 link(s)")
+    gone = run(cli, ["links", "remove", *base, "--external-id", "p00001"])
+    assert gone.exit_code == 0
+    again = run(cli, ["links", "remove", *base, "--external-id", "p00001"])
+    assert again.exit_code == 2 and "no link of sup-1/p00001" in again.output
