@@ -8,19 +8,21 @@ import math
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 
 from runner.config import load_specs
 from runner.db.tables import (
     activity_logs,
+    imported_products,
     listing_links,
     rate_budget_slots,
     sync_rejects,
 )
 from runner.errors import JobInterrupted
 from runner.push.run import PushRequest, run_push
+from runner.sync.accounts import UnknownAccount
 from tests.fakes.woocommerce import WooCommerceServer
-from tests.push.support import SHOP, SUPPLIER, USER, record_listing, seed, set_stock
+from tests.push.support import SHOP, SUPPLIER, T0, USER, record_listing, seed, set_stock
 
 N = 5_000  # linked products: the figure
 
@@ -190,3 +192,50 @@ def test_a_rate_limited_batch_is_sent_again_once(engine, specs, store):
     result = push(engine, specs)
     assert result["accepted"] == 150
     assert len(store.updates) == 150 and store.batches == 2
+
+
+def test_a_push_touches_only_its_own_users_links(engine, specs, store):
+    seed(engine, store, 20)
+    with engine.begin() as conn:  # user-b: the same external ids and SKUs, its own shop
+        conn.execute(
+            insert(imported_products),
+            [
+                {
+                    "user_id": "user-b",
+                    "supplier_id": SUPPLIER,
+                    "external_id": f"p{i:05d}",
+                    "sku": f"SKU-{i}",
+                    "stock_quantity": 0,
+                    "created_at": T0,
+                    "updated_at": T0,
+                }
+                for i in range(20)
+            ],
+        )
+        conn.execute(
+            insert(listing_links),
+            [
+                {
+                    "user_id": "user-b",
+                    "integration_id": SHOP,
+                    "supplier_id": SUPPLIER,
+                    "external_id": f"p{i:05d}",
+                    "remote_product_id": "1",
+                    "matched_by": "manual",
+                    "created_at": T0,
+                    "updated_at": T0,
+                }
+                for i in range(20)
+            ],
+        )
+    result = push(engine, specs)
+    assert (result["match"]["linked"], result["accepted"]) == (20, 20)
+    with engine.connect() as conn:
+        theirs = conn.execute(
+            select(listing_links.c.stock_hash, listing_links.c.updated_at).where(
+                listing_links.c.user_id == "user-b"
+            )
+        ).all()
+    assert len(theirs) == 20 and all(h is None and u == T0 for h, u in theirs)
+    with pytest.raises(UnknownAccount):
+        run_push(engine, specs, PushRequest("user-b", "stock_push", integration_id="nope"))
