@@ -91,3 +91,14 @@ def test_a_manual_link_is_pushed_and_bad_input_is_one_line(engine, db_url, store
     assert gone.exit_code == 0
     again = run(cli, ["links", "remove", *base, "--external-id", "p00001"])
     assert again.exit_code == 2 and "no link of sup-1/p00001" in again.output
+
+
+def test_a_schedule_of_a_push_targets_the_integrations_whose_spec_pushes(engine, store):
+    from runner.spec.model import ScheduleSpec
+    from runner.worker import _schedule_targets
+
+    specs = load_specs()
+    seed(engine, store, 1)
+    schedule = ScheduleSpec(name="stock-out", sync_type="stock_push", cron="10 * * * *")
+    with engine.connect() as conn:
+        assert _schedule_targets(conn, specs, schedule) == [(USER, SHOP)]
