@@ -26,6 +26,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "accounts",
         "Add, list, show, change, disable or check accounts.",
     ),
+    "links": (
+        "runner.commands.links",
+        "links",
+        "List, set or remove links between products and shop listings.",
+    ),
     "enqueue": ("runner.commands.queue", "enqueue", "Put a job in the queue."),
     "jobs": ("runner.commands.queue", "jobs", "List, show, retry or cancel jobs."),
     "stats": ("runner.commands.queue", "stats", "Running jobs and 7-day counts per status."),

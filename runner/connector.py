@@ -285,6 +285,12 @@ class Connector:
                 f"{done_batches[0].url}) found none of them; {_CHECK_ACCOUNT}"
             )
 
+    def send(self, method: str, path: str, body: Any, budget: str | None = None) -> Response:
+        """Send one write (a push's batch) with the spec's auth, retries and `budget`
+        (default: the `rate_limit` one); return the parsed 2xx answer or raise."""
+        call = Call(method, self._url(path), {}, {}, body)
+        return self._client.request(call, self._auth, self._budgets.get(budget or DEFAULT_BUDGET))
+
     def id_of(self, operation: str, record: Any) -> str | None:
         """The id of a record of this operation (`id_field`; "." is the record itself)."""
         value = get_path(record, self._op_spec(operation).id_field)

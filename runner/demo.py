@@ -5,7 +5,8 @@ supplier spec found (a feed supplier added by YAML, say), and a Shopify and a Wo
 integration (all `mode = mock`: records come from the mappings' `mock:` sections), plus
 orders whose platform ids are the ids the mock order generators produce. Every row has a
 fixed id and is inserted only if missing, so running the demo again does no harm. Then it
-enqueues one job of each sync type and drains the queue offline.
+enqueues one job of each sync type (the pushes last, to the mock shops) and drains the queue
+offline.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ JOBS = (
     ("inventory_update", 0, {"stale_after_seconds": 0}),
     ("price_update", 0, {"stale_after_seconds": 0}),
     ("order_sync", 0, {}),
+    ("stock_push", 0, {}),  # then out to the (offline) shops: runner.push.mock
+    ("price_push", 0, {}),
 )
 
 
@@ -185,8 +188,9 @@ def run_demo(
         echo(format_summary(report.maintenance))
     echo(f"{products} products, {order_count} orders. Look around:")
     echo(f"  sync-runner jobs list --database-url {url}")
-    echo(
-        f"  sync-runner sync --user {DEMO_USER} --type price_update --offline --dry-run "
-        f"--database-url {url}"
-    )
+    for sync_type in ("price_update", "stock_push"):
+        echo(
+            f"  sync-runner sync --user {DEMO_USER} --type {sync_type} --offline --dry-run "
+            f"--database-url {url}"
+        )
     return bool(report.outcomes) and all(o.outcome == "completed" for o in report.outcomes)

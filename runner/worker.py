@@ -180,7 +180,7 @@ def schedule_slot(cron: str, now: datetime) -> datetime:
 def _schedule_targets(conn, specs: SpecSet, schedule: ScheduleSpec) -> list[tuple[str, str]]:
     """(user_id, supplier_or_integration_id) of every active account the schedule covers:
     suppliers for supplier sync types, marketplace integrations for marketplace ones, and
-    only accounts whose spec declares steps for the sync type."""
+    only accounts whose spec declares steps (or a push) for the sync type."""
     sync_type = specs.sync_types.get(schedule.sync_type)
     source = sync_type.source if sync_type else "supplier"
     if source == "marketplace":
@@ -199,7 +199,9 @@ def _schedule_targets(conn, specs: SpecSet, schedule: ScheduleSpec) -> list[tupl
     targets = []
     for row in rows:
         connector = connectors.get(row.kind)
-        if connector is None or schedule.sync_type not in connector.syncs:
+        if connector is None or (
+            schedule.sync_type not in connector.syncs and schedule.sync_type not in connector.pushes
+        ):
             log.debug(
                 "schedule %s skips %s %s: its spec %r has no %s steps",
                 schedule.name,

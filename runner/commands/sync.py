@@ -31,7 +31,7 @@ from runner.logs import log_options
     required=True,
     metavar="TYPE",
     help="Sync type from specs/sync_types.yaml: supplier_api, inventory_update, "
-    "price_update or order_sync.",
+    "price_update, order_sync, or a push: stock_push, price_push.",
 )
 @click.option(
     "--supplier",
@@ -43,7 +43,8 @@ from runner.logs import log_options
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Fetch and map as usual, print what would change, write nothing at all.",
+    help="Fetch and map as usual, print what would change, write nothing at all. A push "
+    "lists every item it would send, one per line.",
 )
 @click.option(
     "--offline",
@@ -79,6 +80,7 @@ def sync(
       sync-runner sync --user u-42 --type price_update --dry-run
       sync-runner sync --user u-42 --type supplier_api --supplier 7b0c9e4e-... --offline
       sync-runner sync --user u-42 --type order_sync --json
+      sync-runner sync --user u-42 --type stock_push --dry-run
     """
     from runner.errors import BudgetWait, JobFailed
     from runner.progress import Progress
@@ -107,6 +109,9 @@ def sync(
         if sync_type not in settings.specs.sync_types:
             known = ", ".join(sorted(settings.specs.sync_types))
             raise fail(f"unknown sync type {sync_type!r} (known: {known})", ExitCode.BAD_INPUT)
+        if settings.specs.sync_types[sync_type].push:
+            _push(settings, user_id, sync_type, supplier_id, dry_run, offline, as_json)
+            return
         engine = open_database(settings, writable=not dry_run)
         try:
             result = run_sync(
@@ -130,6 +135,37 @@ def sync(
         if dry_run:
             click.echo("Dry run: nothing was written. Counts say what a real run would do.")
         click.echo(format_table(summary_rows(result, sync_type=sync_type)))
+    if failed is not None:
+        click.echo(str(failed), err=True)
+        raise SystemExit(ExitCode.UNEXPECTED)
+
+
+def _push(
+    settings, user_id, sync_type, integration_id, dry_run: bool, offline: bool, as_json: bool
+) -> None:
+    """A push sync type (runner/push): items listed as they would go out (dry run), then one
+    line per integration; exit 1 when an integration failed."""
+    from runner.errors import JobFailed
+    from runner.push.report import format_item, summary_lines
+    from runner.push.run import PushRequest, run_push
+
+    request = PushRequest(user_id, sync_type, integration_id, dry_run=dry_run, offline=offline)
+    on_item = None if as_json else (lambda item: click.echo(format_item(item)))
+    engine = open_database(settings, writable=not dry_run)
+    failed = None
+    try:
+        result = run_push(engine, settings.specs, request, on_item=on_item)
+    except JobFailed as exc:
+        result, failed = exc.result_data, exc
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(to_json(result))
+    else:
+        if dry_run:
+            click.echo("Dry run: nothing was sent nor written. Each > line would be sent.")
+        for line in summary_lines(result):
+            click.echo(line)
     if failed is not None:
         click.echo(str(failed), err=True)
         raise SystemExit(ExitCode.UNEXPECTED)

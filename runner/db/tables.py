@@ -329,3 +329,28 @@ feed_state = Table(
     Column("record_count", BigInteger, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# An imported product's listing on a marketplace integration (runner/push/links.py): the
+# remote ids a write needs, how the link was made (`sku` by the spec's matching rule, or
+# `manual`), and per kind of push the hash of the value the marketplace last accepted, so
+# that a push sends only what changed and a resumed push never sends twice.
+listing_links = Table(
+    "listing_links",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("integration_id", String(36), primary_key=True),
+    Column("supplier_id", String(36), primary_key=True),
+    Column("external_id", String(255), primary_key=True),
+    Column("sku", String(255)),
+    Column("remote_product_id", String(64), nullable=False),
+    Column("remote_variant_id", String(64)),
+    Column("inventory_item_id", String(64)),
+    Column("location_id", String(64)),
+    Column("matched_by", String(32), nullable=False),
+    Column("stock_hash", String(32)),
+    Column("stock_pushed_at", UTCDateTime),
+    Column("price_hash", String(32)),
+    Column("price_pushed_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

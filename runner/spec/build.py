@@ -22,10 +22,12 @@ from runner.spec.model import (
     LoggingSpec,
     LookupSpec,
     MappingSpec,
+    MatchSpec,
     MockFieldSpec,
     MockSpec,
     OperationSpec,
     PaginateSpec,
+    PriceRuleSpec,
     QueueSpec,
     RateLimitSpec,
     ResponseSpec,
@@ -40,6 +42,7 @@ from runner.spec.model import (
     SyncTypeSpec,
     TimeoutSpec,
     WebhookSpec,
+    WriteSpec,
 )
 
 if TYPE_CHECKING:
@@ -126,6 +129,7 @@ def build_sync_types(data: dict[str, Any]) -> dict[str, SyncTypeSpec]:
         stale_after = spec.pop("stale_after", None)
         status_in = spec.pop("status_in", None)
         status_not_in = spec.pop("status_not_in", None)
+        price_rule = spec.pop("price_rule", None)
         result[name] = SyncTypeSpec(
             name=name,
             **{k: v for k, v in spec.items() if k != "fields"},
@@ -133,6 +137,7 @@ def build_sync_types(data: dict[str, Any]) -> dict[str, SyncTypeSpec]:
             stale_after_seconds=parse_duration(stale_after) if stale_after is not None else None,
             status_in=tuple(status_in) if status_in is not None else None,
             status_not_in=tuple(status_not_in) if status_not_in is not None else None,
+            price_rule=PriceRuleSpec(**price_rule) if price_rule else None,
         )
     return result
 
@@ -241,6 +246,9 @@ def build_connector(
         timeouts=TimeoutSpec(**(data.get("timeouts") or {})),
         response=build_response(data.get("response") or {}),
         check=CheckSpec(**data["check"]) if data.get("check") else None,
+        writes={n: WriteSpec(name=n, **w) for n, w in (data.get("writes") or {}).items()},
+        match=MatchSpec(**data["match"]) if data.get("match") else None,
+        pushes={t: p["write"] for t, p in (data.get("pushes") or {}).items()},
         source_file=file,
     )
 

@@ -125,6 +125,15 @@ def explain_connector(spec: ConnectorSpec) -> dict[str, Any]:
     if spec.check is not None:
         result["check"] = asdict(spec.check)
     result["syncs"] = {name: [_step(s) for s in steps] for name, steps in spec.syncs.items()}
+    if spec.match is not None:
+        result["match"] = _without_none(asdict(spec.match))
+    if spec.writes:
+        result["writes"] = {
+            n: _without_none({k: v for k, v in asdict(w).items() if k != "name"})
+            for n, w in spec.writes.items()
+        }
+    if spec.pushes:
+        result["pushes"] = {t: {"write": w} for t, w in spec.pushes.items()}
     return result
 
 
@@ -153,6 +162,11 @@ def explain_sync_type(spec: SyncTypeSpec) -> dict[str, Any]:
     if spec.on_missing is not None:
         result["on_missing"] = dict(spec.on_missing)
     result["max_missing_ratio"] = spec.max_missing_ratio
+    if spec.push is not None:
+        result["push"] = spec.push
+        result["max_zero_ratio"] = spec.max_zero_ratio
+    if spec.price_rule is not None:
+        result["price_rule"] = _without_none(asdict(spec.price_rule))
     result["log_icon"] = spec.log_icon
     return result
 

@@ -239,6 +239,43 @@ class CheckSpec:
 
 
 @dataclass(frozen=True)
+class WriteSpec:
+    """A marketplace write (runner/push): `batch_size` items a request; with more than one,
+    the body is `{wrap: [items]}` and the answer's `results` list holds one entry per item,
+    in order, failed when `error` is present in it; with one, the body is `{wrap: item}` (or
+    the item) and an HTTP error is that item's error. `item` maps each body field to a path
+    in `{link: ..., value: ...}`; `{link.x}` in `path` is filled from the item's link."""
+
+    name: str
+    path: str
+    item: dict[str, str]
+    method: Literal["POST", "PUT"] = "POST"
+    batch_size: int = 1
+    wrap: str | None = None
+    results: str | None = None
+    error: str = "error"
+    error_code: str = "error.code"
+    error_message: str = "error.message"
+    budget: str | None = None
+    ids_as: Literal["string", "integer"] = "string"  # how the link's remote ids are sent
+
+
+@dataclass(frozen=True)
+class MatchSpec:
+    """How imported products are linked to a shop's listings: a list operation whose records
+    (or the entries of their `each` list: Shopify's variants) carry the SKU; each field names
+    the path of a remote id in one listing."""
+
+    operation: str
+    each: str | None = None  # a list inside each record holding the listings (variants)
+    sku: str = "sku"
+    product_id: str = "id"
+    variant_id: str | None = None
+    inventory_item_id: str | None = None
+    location_id: str | None = None
+
+
+@dataclass(frozen=True)
 class ConnectorSpec:
     """A supplier or a marketplace, declared in YAML."""
 
@@ -255,6 +292,9 @@ class ConnectorSpec:
     timeouts: TimeoutSpec = field(default_factory=TimeoutSpec)
     response: ResponseSpec = field(default_factory=ResponseSpec)
     check: CheckSpec | None = None
+    writes: dict[str, WriteSpec] = field(default_factory=dict)
+    match: MatchSpec | None = None
+    pushes: dict[str, str] = field(default_factory=dict)  # push sync type -> write name
     source_file: str = ""
 
 
@@ -325,6 +365,16 @@ class MappingSpec:
 
 
 @dataclass(frozen=True)
+class PriceRuleSpec:
+    """The shop's price: `cost_price` plus `margin_pct`, raised to the next price ending in
+    `ending` (0.99: 12.30 -> 12.99), never below `floor`."""
+
+    margin_pct: float
+    ending: float | None = None
+    floor: float | None = None
+
+
+@dataclass(frozen=True)
 class SyncTypeSpec:
     name: str
     description: str
@@ -338,6 +388,9 @@ class SyncTypeSpec:
     max_reject_ratio: float = 0.2
     on_missing: dict[str, Any] | None = None  # values for rows a full listing lacked
     max_missing_ratio: float = 0.2  # the largest share of rows on_missing may change
+    push: Literal["stock", "price"] | None = None  # a push to marketplaces (runner/push)
+    max_zero_ratio: float = 0.2  # stock push: the largest share of links set to 0 at once
+    price_rule: PriceRuleSpec | None = None  # price push: the shop's price from cost_price
     log_icon: str = "🚀"
 
 

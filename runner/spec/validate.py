@@ -638,6 +638,7 @@ class _Checker:
                         ("check", "operation"),
                         f"check sends '{name}' without an id, but its path needs one",
                     )
+        self.check_pushes(doc, data, operations)
         syncs = data.get("syncs")
         if isinstance(syncs, dict):
             kind = doc.kind
@@ -667,6 +668,39 @@ class _Checker:
                     here = (*path, index)
                     if self.clean(doc, here):
                         self.check_step(doc, here, step, operations, sync_type, spec)
+
+    def check_pushes(self, doc: Document, data: dict[str, Any], operations: dict[str, Any]) -> None:
+        """A marketplace's `match`, `writes` and `pushes` (runner/push): every name they use
+        exists (operation, budget, write, push sync type). Only marketplaces push."""
+        if doc.kind != "marketplace":
+            for key in ("match", "writes", "pushes"):
+                if key in data:
+                    self.add(doc, (key,), f"only a marketplace declares {key}", key=True)
+            return
+        match = data.get("match")
+        if isinstance(match, dict) and self.clean(doc, ("match",)):
+            self.reference(doc, ("match", "operation"), match["operation"], operations, "operation")
+        budgets = data.get("budgets") if isinstance(data.get("budgets"), dict) else {}
+        writes = data.get("writes") if isinstance(data.get("writes"), dict) else {}
+        for name, write in writes.items():
+            path = ("writes", name)
+            if not isinstance(write, dict) or not self.clean(doc, path):
+                continue
+            if isinstance(write.get("budget"), str):
+                self.reference(doc, (*path, "budget"), write["budget"], budgets, "budget")
+            if write.get("batch_size", 1) > 1 and "{link." in write["path"]:
+                self.add(doc, (*path, "path"), "a batch write's path cannot name one item's ids")
+        pushes = data.get("pushes") if isinstance(data.get("pushes"), dict) else {}
+        for sync_type, push in pushes.items():
+            path = ("pushes", sync_type)
+            if (
+                self.sync_types_readable
+                and self.reference(doc, path, sync_type, self.sync_types, "sync type")
+                and not self.sync_types[sync_type].get("push")
+            ):
+                self.add(doc, path, f"sync type '{sync_type}' is not a push", key=True)
+            if isinstance(push, dict) and isinstance(push.get("write"), str):
+                self.reference(doc, (*path, "write"), push["write"], writes, "write")
 
     def check_response(self, doc: Document, response: dict[str, Any]) -> None:
         """Expressions of the response rules, and one form of error rule, not both."""

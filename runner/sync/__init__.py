@@ -69,4 +69,6 @@ def run_job(ctx: JobContext, **options) -> dict:
 for _name in SYNC_TYPES:
     register(_name)(run_job)
 
+import runner.push  # noqa: E402,F401  (registers the push sync types' handlers)
+
 __all__ = ["SYNC_TYPES", "SyncRequest", "request_for", "run_job", "run_sync"]

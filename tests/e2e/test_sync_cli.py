@@ -46,12 +46,20 @@ def test_demo_on_a_fresh_database_twice(blank_db_url):
     assert first.returncode == 0, first.stderr
     lines = first.stdout.splitlines()
     assert lines[1].split()[:3] == ["type", "supplier", "status"]
-    table = {tuple(line.split()[:2]): line.split() for line in lines[3:11]}
-    assert set(table) == {
-        (sync_type, supplier)
-        for sync_type in ("supplier_api", "inventory_update", "price_update")
-        for supplier in ("aliexpress", "bigbuy")
-    } | {("order_sync", "shopify"), ("order_sync", "woocommerce")}
+    table = {tuple(line.split()[:2]): line.split() for line in lines[3:15]}
+    pushes = {
+        (t, shop) for t in ("stock_push", "price_push") for shop in ("shopify", "woocommerce")
+    }
+    assert (
+        set(table)
+        == {
+            (sync_type, supplier)
+            for sync_type in ("supplier_api", "inventory_update", "price_update")
+            for supplier in ("aliexpress", "bigbuy")
+        }
+        | {("order_sync", "shopify"), ("order_sync", "woocommerce")}
+        | pushes
+    )
     assert all(row[2] == "ok" for row in table.values())
     assert table[("supplier_api", "bigbuy")][3:5] == ["160", "40"]  # fetched, inserted
     assert table[("order_sync", "shopify")][3] == "24"  # 12 looked up + 12 in the changed list
@@ -59,7 +67,9 @@ def test_demo_on_a_fresh_database_twice(blank_db_url):
 
     second = cli("demo", "--database-url", blank_db_url)
     assert second.returncode == 0, second.stderr
-    again = {tuple(line.split()[:2]): line.split() for line in second.stdout.splitlines()[3:11]}
+    again = {tuple(line.split()[:2]): line.split() for line in second.stdout.splitlines()[3:15]}
+    assert table[("stock_push", "woocommerce")][3:6] == ["70", "0", "70"]  # linked, -, sent
+    assert all(again[push][5:7] == ["0", "70"] for push in pushes)  # nothing sent twice
     assert again[("supplier_api", "aliexpress")][3:6] == ["30", "0", "0"]
     assert all(row[4] == "0" for row in again.values())  # nothing inserted twice
     assert "70 products, 24 orders" in second.stdout

@@ -10,6 +10,15 @@
   `page_info`; on a `page_info` request only `limit` and `fields` may be sent, anything else
   answers 400 `{"errors":"<param> cannot be passed when page_info is present"}`.
 - `GET /admin/api/2024-10/orders/{id}.json` -> `{"order": {...}}` or 404 `{"errors":"Not Found"}`.
+- Products and stock (pushes): `add_products` stocks the shop (variants with `sku`,
+  `inventory_item_id`, `price`). `GET /admin/api/2024-10/products.json` pages them oldest id
+  first (`limit`, `fields`, `page_info` in the `Link` header, as orders);
+  `POST .../inventory_levels/set.json` `{location_id, inventory_item_id, available}` ->
+  `{"inventory_level": {...}}`, 404 `{"errors":"Not Found"}` for an unknown item or location,
+  422 `{"errors":["Inventory item does not have inventory tracking enabled"]}` for an
+  item in `untracked`; `PUT .../variants/{id}.json` `{"variant": {id, price}}` ->
+  `{"variant": {...}}`, 404 for an unknown variant, 422 `{"errors":{"price":["must be a
+  number"]}}`. `writes` counts the write requests served, `updates` lists each one applied.
 - Every answer carries `X-Shopify-Shop-Api-Call-Limit: used/40`; `bucket=True` enables the
   leaky bucket (40, leaking 2/s) and its 429 (`Retry-After: 2.0`, JSON `errors`), which is
   also the `rate_limit` fault's shape.
@@ -33,6 +42,9 @@ from tests.fakes.base import FakeServer, Reply, Request
 
 VERSION = "2024-10"
 _ONE = re.compile(rf"^/admin/api/{VERSION}/orders/(\d+)\.json$")
+_VARIANT = re.compile(rf"^/admin/api/{VERSION}/variants/(\d+)\.json$")
+LOCATION = 655441491  # the shop's one stock location
+_PRICE = re.compile(r"^\d+(\.\d{1,2})?$")
 THROTTLED = (
     "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted "
     "service."
@@ -72,6 +84,11 @@ class ShopifyServer(FakeServer):
         self.access_token = access_token
         self.bucket = bucket
         self.changed: dict[int, dict] = {}  # orders added or edited since the start
+        self.products: dict[int, dict] = {}  # pushes: products with their variants
+        self.levels: dict[int, int] = {}  # available stock per inventory item (LOCATION)
+        self.untracked: set[int] = set()  # inventory items without tracking: 422 on set
+        self.writes = 0  # write requests served
+        self.updates: list[dict] = []  # every write applied, in arrival order
         self._level = 0.0
         self._leak_at = time.monotonic()
         self._bucket_lock = threading.Lock()
@@ -92,6 +109,21 @@ class ShopifyServer(FakeServer):
         Shopify does on every change, so that `updated_at_min` finds it."""
         self.changed[order["id"]] = order
 
+    def add_products(self, products: list[dict]) -> None:
+        """Stock the shop: `{id, variants: [{id, sku, inventory_item_id, price}]}` each."""
+        for product in products:
+            variants = [{**v, "product_id": product["id"]} for v in product["variants"]]
+            self.products[product["id"]] = {**product, "variants": variants}
+            for variant in variants:
+                self.levels.setdefault(variant["inventory_item_id"], 0)
+
+    def _variant(self, variant_id: int) -> dict | None:
+        for product in self.products.values():
+            for variant in product["variants"]:
+                if variant["id"] == variant_id:
+                    return variant
+        return None
+
     # -- API -----------------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Reply:
@@ -107,6 +139,16 @@ class ShopifyServer(FakeServer):
         if used is None:
             return self.rate_limit_reply(request, 2.0)
         headers = {"X-Shopify-Shop-Api-Call-Limit": f"{used}/40"}
+        root = f"/admin/api/{VERSION}"
+        if request.path == f"{root}/products.json" and request.method == "GET":
+            return self._products(request, headers)
+        if request.path == f"{root}/inventory_levels/set.json" and request.method == "POST":
+            return self._set_level(json.loads(request.body or b"{}"), headers)
+        variant = _VARIANT.match(request.path)
+        if variant and request.method == "PUT":
+            return self._put_variant(
+                int(variant.group(1)), json.loads(request.body or b"{}"), headers
+            )
         match = _ONE.match(request.path)
         if match:
             wanted = int(match.group(1))
@@ -151,18 +193,72 @@ class ShopifyServer(FakeServer):
         orders.sort(key=lambda o: o["id"], reverse=True)
         if after is not None:
             orders = [o for o in orders if o["id"] < after]
-        page, rest = orders[:limit], orders[limit:]
+        return self._page("orders", orders, limit, fields, filters, headers)
+
+    def _page(
+        self,
+        name: str,
+        items: list[dict],
+        limit: int,
+        fields: str | None,
+        filters: dict[str, str],
+        headers: dict[str, str],
+    ) -> Reply:
+        """One page of `items` under `name`, with the `Link` header to the next one."""
+        page, rest = items[:limit], items[limit:]
         if rest:
             keep = {"limit": str(limit), **({"fields": fields} if fields else {})}
             token = _encode({"last_id": page[-1]["id"], "direction": "next", "filters": filters})
-            url = f"{self.base_url}/admin/api/{VERSION}/orders.json?" + urlencode(
+            url = f"{self.base_url}/admin/api/{VERSION}/{name}.json?" + urlencode(
                 {**keep, "page_info": token}
             )
             headers = {**headers, "Link": f'<{url}>; rel="next"'}
         if fields:
             wanted = fields.split(",")
             page = [{k: o[k] for k in wanted if k in o} for o in page]
-        return Reply(200, {"orders": page}, headers)
+        return Reply(200, {name: page}, headers)
+
+    def _products(self, request: Request, headers: dict[str, str]) -> Reply:
+        query = dict(request.query)
+        limit = int(query.get("limit", "50"))
+        if not 1 <= limit <= 250:
+            return Reply(400, {"errors": {"limit": ["must be between 1 and 250"]}}, headers)
+        after = _decode(query["page_info"])["last_id"] if "page_info" in query else 0
+        products = sorted(
+            (p for p in self.products.values() if p["id"] > after), key=lambda p: p["id"]
+        )
+        return self._page("products", products, limit, query.get("fields"), {}, headers)
+
+    def _set_level(self, body: dict, headers: dict[str, str]) -> Reply:
+        self.writes += 1
+        item, location = body.get("inventory_item_id"), body.get("location_id")
+        if type(body.get("available")) is not int:
+            return Reply(422, {"errors": {"available": ["must be an integer"]}}, headers)
+        if item not in self.levels or location != LOCATION:
+            return Reply(404, {"errors": "Not Found"}, headers)
+        if item in self.untracked:
+            return Reply(
+                422,
+                {"errors": ["Inventory item does not have inventory tracking enabled"]},
+                headers,
+            )
+        self.levels[item] = body["available"]
+        self.updates.append(dict(body))
+        level = {"inventory_item_id": item, "location_id": location, "available": body["available"]}
+        return Reply(200, {"inventory_level": level}, headers)
+
+    def _put_variant(self, variant_id: int, body: dict, headers: dict[str, str]) -> Reply:
+        self.writes += 1
+        variant = self._variant(variant_id)
+        if variant is None:
+            return Reply(404, {"errors": "Not Found"}, headers)
+        changes = body.get("variant") or {}
+        price = changes.get("price")
+        if price is not None and not (isinstance(price, str) and _PRICE.match(price)):
+            return Reply(422, {"errors": {"price": ["must be a number"]}}, headers)
+        variant.update({k: v for k, v in changes.items() if k != "id"})
+        self.updates.append({"id": variant_id, **changes})
+        return Reply(200, {"variant": variant}, headers)
 
     @staticmethod
     def _matches(order: dict, filters: dict[str, str]) -> bool:

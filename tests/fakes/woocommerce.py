@@ -15,6 +15,16 @@
 - `pretty_permalinks=False`: WordPress with plain permalinks has no `/wp-json/` route; every
   such URL answers the theme's HTML 404 page (the API lives at `/?rest_route=/wc/v3/...`).
 - `GET /wp-json/wc/v3/orders/{id}` or 404 `woocommerce_rest_shop_order_invalid_id`.
+- Products (pushes): `add_products` stocks the store; `GET /wp-json/wc/v3/products` pages
+  them like orders (oldest id first; `_fields` keeps only the named fields, `sku` filters);
+  `POST /wp-json/wc/v3/products/batch` takes `update: [{id, ...}]`, at most 100 items (more:
+  413 `rest_request_entity_too_large`, as WordPress answers),
+  answers `{"update": [...]}` with one entry per item, in order: the updated product, or
+  `{"id": <id>, "error": {code, message, data: {status}}}` for an id the store does not have
+  (`woocommerce_rest_product_invalid_id`, id 0 as WooCommerce answers) or a value it refuses
+  (`rest_invalid_param`: a stock_quantity that is not an integer, a regular_price that is not a
+  decimal string, or any product in `refuses`). `batches` counts the batch requests,
+  `updates` lists every item applied, in arrival order.
 
 Standalone: `python -m tests.fakes.woocommerce --port 8753 --orders 300`.
 """
@@ -22,6 +32,7 @@ Standalone: `python -m tests.fakes.woocommerce --port 8753 --orders 300`.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +42,8 @@ from tests.fakes import catalog
 from tests.fakes.base import FakeServer, Reply, Request
 
 ROOT = "/wp-json/wc/v3"
+BATCH_LIMIT = 100
+_PRICE = re.compile(r"^\d+(\.\d{1,2})?$")
 _ONE = re.compile(rf"^{ROOT}/orders/(\d+)$")
 PER_PAGE_ERROR = {
     "code": "rest_invalid_param",
@@ -80,6 +93,10 @@ class WooCommerceServer(FakeServer):
         self.drops_authorization = drops_authorization
         self.pretty_permalinks = pretty_permalinks
         self.changed: dict[int, dict] = {}  # orders added or edited since the start
+        self.products: dict[int, dict] = {}  # the store's products by id (pushes)
+        self.refuses: set[int] = set()  # product ids whose updates fail validation
+        self.batches = 0  # product batch requests served
+        self.updates: list[dict] = []  # every item a batch applied, in arrival order
 
     @property
     def base_url(self) -> str:
@@ -96,6 +113,11 @@ class WooCommerceServer(FakeServer):
     def set_order(self, order: dict) -> None:
         """Add or replace an order (the shop changed it; set its `date_modified_gmt`)."""
         self.changed[order["id"]] = order
+
+    def add_products(self, products: list[dict]) -> None:
+        """Stock the store: `{id, sku, stock_quantity, regular_price}` each."""
+        for product in products:
+            self.products[int(product["id"])] = {"manage_stock": True, **product}
 
     def _credentials(self, request: Request) -> tuple[str, str] | None:
         header = request.headers.get("authorization", "")
@@ -123,6 +145,10 @@ class WooCommerceServer(FakeServer):
             return _error(
                 401, "woocommerce_rest_authentication_error", "Consumer secret is invalid."
             )
+        if request.path == f"{ROOT}/products/batch" and request.method == "POST":
+            return self._batch(request)
+        if request.path == f"{ROOT}/products" and request.method == "GET":
+            return self._products(request)
         match = _ONE.match(request.path)
         if match:
             wanted = int(match.group(1))
@@ -182,6 +208,80 @@ class WooCommerceServer(FakeServer):
         if links:
             headers["Link"] = ", ".join(links)
         return Reply(200, chosen, headers)
+
+    def _products(self, request: Request) -> Reply:
+        query = request.query
+        per_page, page = int(query.get("per_page", "10")), int(query.get("page", "1"))
+        if not 1 <= per_page <= 100:
+            return Reply(400, PER_PAGE_ERROR)
+        products = sorted(self.products.values(), key=lambda p: p["id"])
+        if query.get("sku"):
+            products = [p for p in products if p.get("sku") == query["sku"]]
+        total = len(products)
+        pages = (total + per_page - 1) // per_page
+        chosen = products[(page - 1) * per_page : page * per_page]
+        if query.get("_fields"):
+            keep = query["_fields"].split(",")
+            chosen = [{k: p[k] for k in keep if k in p} for p in chosen]
+        return Reply(200, chosen, {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)})
+
+    def _batch(self, request: Request) -> Reply:
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            return _error(400, "rest_invalid_json", "Invalid JSON body passed.")
+        items = body.get("update") or []
+        if len(items) > BATCH_LIMIT:
+            return _error(
+                413,
+                "rest_request_entity_too_large",
+                f"Unable to accept more than {BATCH_LIMIT} items for this request.",
+            )
+        self.batches += 1
+        answers = []
+        for item in items:
+            product = self.products.get(int(item.get("id") or 0))
+            if product is None:
+                answers.append(
+                    {
+                        "id": 0,
+                        "error": {
+                            "code": "woocommerce_rest_product_invalid_id",
+                            "message": "Invalid ID.",
+                            "data": {"status": 400},
+                        },
+                    }
+                )
+                continue
+            bad = self._invalid(item, product["id"])
+            if bad:
+                answers.append(
+                    {
+                        "id": product["id"],
+                        "error": {
+                            "code": "rest_invalid_param",
+                            "message": f"Invalid parameter(s): {bad}",
+                            "data": {"status": 400, "params": {bad: f"{bad} is not valid."}},
+                        },
+                    }
+                )
+                continue
+            product.update({k: v for k, v in item.items() if k != "id"})
+            self.updates.append(dict(item))
+            answers.append(dict(product))
+        return Reply(200, {"update": answers})
+
+    def _invalid(self, item: dict, product_id: int) -> str | None:
+        """The first parameter of `item` WooCommerce would refuse, if any."""
+        if "stock_quantity" in item and type(item["stock_quantity"]) is not int:
+            return "stock_quantity"
+        if "regular_price" in item and not (
+            isinstance(item["regular_price"], str) and _PRICE.match(item["regular_price"])
+        ):
+            return "regular_price"
+        if product_id in self.refuses:
+            return "stock_quantity" if "stock_quantity" in item else "regular_price"
+        return None
 
     def server_error_reply(self, request: Request, status: int) -> Reply:
         return _error(

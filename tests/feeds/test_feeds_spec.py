@@ -68,7 +68,7 @@ def test_format_slips_are_named_with_file_line_and_field(workdir, old, new, expe
 
 def test_the_kind_name_alone_is_a_format(workdir):
     code, lines = validate_with(workdir, GOOD, "    format: csv\n")
-    assert (code, lines) == (0, ["OK: 7 connectors, 11 mappings, 4 sync types"])
+    assert (code, lines) == (0, ["OK: 7 connectors, 11 mappings, 6 sync types"])
 
 
 def test_explain_of_a_feed_supplier_is_a_spec_that_loads_to_the_same_model(workdir):

@@ -40,7 +40,7 @@ def broken(tmp_path, monkeypatch):
 def test_validate_bundled_specs_exits_0_with_a_summary():
     result = run("validate", "--specs", str(ROOT / "specs"))
     assert result.exit_code == 0, result.output
-    assert result.output == "OK: 4 connectors, 8 mappings, 4 sync types\n"
+    assert result.output == "OK: 4 connectors, 8 mappings, 6 sync types\n"
 
 
 def test_validate_names_file_line_path_and_cause(broken):

@@ -104,7 +104,7 @@ def test_feed_examples_validate_and_read_their_formats(tmp_path, monkeypatch):
     for name, text in FEED_FILES.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    assert validate() == (0, ["OK: 7 connectors, 11 mappings, 4 sync types"])
+    assert validate() == (0, ["OK: 7 connectors, 11 mappings, 6 sync types"])
     specs = load_specs(Path("specs"), Path("mappings"))
     formats = {
         name: specs.suppliers[name].operations[op].format
@@ -119,7 +119,7 @@ def test_feed_examples_validate_and_read_their_formats(tmp_path, monkeypatch):
 
 
 def test_worked_example_validates_and_serves_three_sync_types(workdir):
-    assert validate() == (0, ["OK: 5 connectors, 10 mappings, 4 sync types"])
+    assert validate() == (0, ["OK: 5 connectors, 10 mappings, 6 sync types"])
     specs = load_specs(Path("specs"), Path("mappings"))
     acme = specs.suppliers["acme"]
     assert set(acme.syncs) == {"supplier_api", "inventory_update", "price_update"}
@@ -175,3 +175,14 @@ def test_step_4_runs_as_written(workdir):
     )
     assert live.returncode == 0, live.stderr
     assert '"mode": "live"' in live.stdout
+
+
+def test_the_push_examples_are_the_bundled_specs():
+    """The push section quotes sync_types.yaml and woocommerce.yaml as they are."""
+    section = DOC[DOC.index("### Pushes: `stock_push` and `price_push`") :]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)[:3]
+    assert blocks[0] in (ROOT / "specs" / "sync_types.yaml").read_text(encoding="utf-8")
+    woo = (ROOT / "specs" / "marketplaces" / "woocommerce.yaml").read_text(encoding="utf-8")
+    assert blocks[1] in woo
+    shopify = (ROOT / "specs" / "marketplaces" / "shopify.yaml").read_text(encoding="utf-8")
+    assert blocks[2] in shopify

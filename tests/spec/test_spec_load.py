@@ -29,7 +29,14 @@ def test_bundled_specs_load_into_the_model():
         "inventory_update",
         "price_update",
         "order_sync",
+        "stock_push",
+        "price_push",
     }
+    assert specs.marketplaces["woocommerce"].pushes == {
+        "stock_push": "stock_batch",
+        "price_push": "price_batch",
+    }
+    assert specs.marketplaces["woocommerce"].writes["stock_batch"].batch_size == 100
     bigbuy = specs.suppliers["bigbuy"]
     assert isinstance(bigbuy, ConnectorSpec) and bigbuy.kind == "supplier"
     products = bigbuy.operations["products"]

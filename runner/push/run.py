@@ -1,0 +1,470 @@
+"""A push: the stock or prices of linked products, to each marketplace integration of a
+user, sending only what changed since the marketplace last accepted it.
+
+Per integration: link the products not linked yet (the spec's `match`, by SKU); read every
+link with its product; keep those whose value's hash differs from the one last accepted;
+refuse what safety forbids (`runner.push.safety`); send the rest in batches of the write's
+`batch_size`, each request spending the write's budget. After each answer, in one
+transaction, the accepted items' hashes are stored and the failed ones become
+`sync_rejects`: a retried or resumed push sends only what the marketplace has not accepted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import Engine
+
+from runner.clock import Clock, SystemClock
+from runner.connector import Connector
+from runner.db.write import insert_activity, insert_rejects
+from runner.errors import JobFailed, JobInterrupted, PermanentError, RetryLater, TransientError
+from runner.http.client import HttpStatusError
+from runner.paths import get_path
+from runner.push.links import (
+    REMOTE_IDS,
+    linked_products,
+    mark_pushed,
+    match_by_sku,
+    remote_ids,
+    unlinked_count,
+    unlinked_products,
+)
+from runner.push.mock import MockShop, mock_listings
+from runner.push.safety import incomplete_suppliers, zeroing_refusal
+from runner.push.values import NoValue, pushed_hash, value_of
+from runner.spec.model import ConnectorSpec, SpecSet, SyncTypeSpec, WriteSpec
+from runner.sync.accounts import AccountRow, live_connector, load_accounts
+
+log = logging.getLogger("sync_runner.push")
+ITEMS_KEPT = 10_000  # dry run: items listed in the result
+_PATH_FIELD = re.compile(r"\{link\.([a-z_]+)\}")
+COUNTS = ("linked", "changed", "unchanged", "sent", "accepted", "rejected", "refused", "requests")
+
+
+@dataclass(frozen=True)
+class PushRequest:
+    user_id: str
+    sync_type: str
+    integration_id: str | None = None  # None: every active integration of the user
+    job_id: str | None = None
+    dry_run: bool = False
+    offline: bool = False  # every integration pushes to runner.push.mock's offline shop
+
+
+@dataclass(frozen=True)
+class PushItem:
+    """One product's value bound for one listing: what a dry run lists, what a run sends."""
+
+    integration: str
+    supplier_id: str
+    external_id: str
+    sku: str | None
+    link: dict[str, str | None]
+    field: str
+    value: Any
+    hash: str
+    body: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "integration": self.integration,
+            "supplier_id": self.supplier_id,
+            "external_id": self.external_id,
+            "sku": self.sku,
+            "field": self.field,
+            "value": self.value,
+            "body": self.body,
+        }
+
+
+def run_push(
+    engine: Engine,
+    specs: SpecSet,
+    request: PushRequest,
+    *,
+    clock: Clock | None = None,
+    checkpoint: Callable[[], None] = lambda: None,
+    env: Mapping[str, str] | None = None,
+    on_item: Callable[[PushItem], None] | None = None,
+    connector_for: Callable[[ConnectorSpec, AccountRow], Connector] | None = None,
+) -> dict[str, Any]:
+    """Run one push sync type for a user's integrations; return its result_data.
+
+    Raises `JobFailed` (with the result) when an integration failed, `RetryLater` when a
+    budget is spent for longer than the account may wait (what was accepted is stored)."""
+    sync_type = specs.sync_types.get(request.sync_type)
+    if sync_type is None or sync_type.push is None:
+        pushes = ", ".join(sorted(n for n, t in specs.sync_types.items() if t.push)) or "none"
+        raise PermanentError(f"{request.sync_type!r} is not a push sync type (known: {pushes})")
+    push = _Push(engine, specs, sync_type, request, clock or SystemClock(), checkpoint, env)
+    push.on_item = on_item
+    if connector_for is not None:
+        push.connector_for = connector_for
+    return push.run()
+
+
+class _Push:
+    def __init__(
+        self,
+        engine: Engine,
+        specs: SpecSet,
+        sync_type: SyncTypeSpec,
+        request: PushRequest,
+        clock: Clock,
+        checkpoint: Callable[[], None],
+        env: Mapping[str, str] | None,
+    ) -> None:
+        self.engine = engine
+        self.specs = specs
+        self.sync_type = sync_type
+        self.kind: str = sync_type.push or "stock"
+        self.request = request
+        self.clock = clock
+        self.checkpoint = checkpoint
+        self.env = os.environ if env is None else env
+        self.on_item: Callable[[PushItem], None] | None = None
+
+    def connector_for(self, spec: ConnectorSpec, account: AccountRow) -> Connector:
+        from runner.budgets import BudgetStore
+
+        return live_connector(
+            spec, account, self.env, budgets=BudgetStore(self.engine, account.id, self.clock).make
+        )
+
+    def run(self) -> dict[str, Any]:
+        request = self.request
+        accounts = load_accounts(
+            self.engine, request.user_id, "marketplace", request.integration_id
+        )
+        results: dict[str, dict[str, Any]] = {}
+        errors: list[dict[str, Any]] = []
+        for account in accounts:
+            self.checkpoint()
+            result = self._account(account)
+            results[account.id] = result
+            if result["status"] == "failed":
+                errors.append(
+                    {
+                        "supplier_id": account.id,
+                        "supplier": account.spec_name,
+                        "step": request.sync_type,
+                        "error": result["error"],
+                        "transient": result["transient"],
+                    }
+                )
+        totals = {name: sum(r[name] for r in results.values()) for name in COUNTS}
+        result_data = {
+            "sync_type": request.sync_type,
+            "dry_run": request.dry_run,
+            "accounts": results,
+            "totals": totals,
+        }
+        if errors:
+            message = f"{len(errors)} of {len(accounts)} integration(s) failed: " + "; ".join(
+                f"{e['supplier']}: {e['error']}" for e in errors
+            )
+            raise JobFailed(
+                message,
+                errors=errors,
+                result_data=result_data,
+                transient=all(e["transient"] for e in errors),
+            )
+        return result_data
+
+    # -- one integration ----------------------------------------------------------------------
+
+    def _account(self, account: AccountRow) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "name": account.name,
+            "connector": account.spec_name,
+            "status": "ok",
+            "reason": None,
+            "error": None,
+            "transient": False,
+            "match": None,
+            "refused_suppliers": {},
+            "items": [],
+            "items_omitted": 0,
+            **dict.fromkeys(COUNTS, 0),
+        }
+        spec = self.specs.marketplaces.get(account.spec_name)
+        write_name = spec.pushes.get(self.request.sync_type) if spec else None
+        skip = None
+        if not account.active:
+            skip = f"the integration is {account.status}"
+        elif spec is None or write_name is None:
+            skip = f"{account.spec_name} declares no push for {self.request.sync_type}"
+        if skip:
+            result.update(status="skipped", reason=skip)
+            return result
+        assert spec is not None and write_name is not None
+        write = spec.writes[write_name]
+        offline = self.request.offline or account.mode == "mock"
+        result["mode"] = "mock" if offline else "live"
+        try:
+            connector = MockShop(spec.name) if offline else self.connector_for(spec, account)
+        except Exception as exc:  # a missing secret: this integration fails, the others go on
+            return self._failed(result, account, exc)
+        try:
+            items = self._changes(account, spec, connector, result)
+            if result["status"] == "refused":
+                return result
+            self._send(account, write, connector, items, result)
+        except (RetryLater, JobInterrupted):
+            raise
+        except Exception as exc:
+            return self._failed(result, account, exc)
+        finally:
+            result["requests"] = connector.requests
+            connector.close()
+            result["totals"] = _totals(result)
+        return result
+
+    def _failed(
+        self, result: dict[str, Any], account: AccountRow, exc: Exception
+    ) -> dict[str, Any]:
+        transient = isinstance(exc, TransientError)
+        message = str(exc) or type(exc).__name__
+        result.update(status="failed", error=message, transient=transient)
+        log.error("%s: %s failed: %s", account.label, self.request.sync_type, message)
+        return result
+
+    def _changes(
+        self,
+        account: AccountRow,
+        spec: ConnectorSpec,
+        connector: Connector | MockShop,
+        result: dict[str, Any],
+    ) -> list[PushItem]:
+        """Link what is unlinked, then every linked product whose value the marketplace does
+        not have yet, in key order; refusals and rejects are recorded in `result`."""
+        user_id = self.request.user_id
+        extra: list[dict[str, Any]] = []
+        if spec.match is not None and unlinked_count(self.engine, user_id, account.id):
+            if isinstance(connector, MockShop):
+                listings = mock_listings(unlinked_products(self.engine, user_id, account.id))
+            else:
+                records: list[Any] = []
+                for page in connector.list(spec.match.operation):
+                    self.checkpoint()
+                    records.extend(page.records)
+                listings = remote_ids(records, spec.match)
+            matched, rows = match_by_sku(
+                self.engine,
+                user_id,
+                account.id,
+                listings,
+                self.clock.now(),
+                save=not self.request.dry_run,
+            )
+            result["match"] = matched.as_dict()
+            if self.request.dry_run:
+                extra = rows  # not saved: the dry run pushes them as the real run would
+        rows = list(linked_products(self.engine, user_id, account.id)) + extra
+        result["linked"] = len(rows)
+        refused: dict[str, str] = {}
+        if self.kind == "stock":
+            refused = incomplete_suppliers(self.engine, user_id, {r["supplier_id"] for r in rows})
+            result["refused_suppliers"] = refused
+        field_name = "stock_quantity" if self.kind == "stock" else "price"
+        # A shop with one stock location names it once, in the integration's settings.
+        location = account.settings.get("location_id")
+        location = None if location is None else str(location)
+        items: list[PushItem] = []
+        rejects: list[dict[str, Any]] = []
+        for row in rows:
+            if row["supplier_id"] in refused:
+                result["refused"] += 1
+                continue
+            link = {name: row.get(name) for name in REMOTE_IDS}
+            link["location_id"] = link["location_id"] or location
+            try:
+                value = value_of(self.kind, row, self.sync_type.price_rule)
+            except NoValue as exc:
+                rejects.append(self._reject(account, row, str(exc), None))
+                continue
+            digest = pushed_hash(self.kind, value, link)
+            if digest == row.get(f"{self.kind}_hash"):
+                result["unchanged"] += 1
+                continue
+            items.append(
+                PushItem(
+                    account.id,
+                    row["supplier_id"],
+                    row["external_id"],
+                    row.get("sku"),
+                    link,
+                    field_name,
+                    value,
+                    digest,
+                )
+            )
+        items.sort(key=lambda item: (item.supplier_id, item.external_id))
+        result["changed"] = len(items)
+        result["rejected"] += len(rejects)
+        if rejects and not self.request.dry_run:
+            with self.engine.begin() as conn:
+                insert_rejects(conn, rejects)
+        if self.kind == "stock":
+            zeroed = sum(1 for item in items if item.value == 0)
+            why = zeroing_refusal(zeroed, len(rows), self.sync_type.max_zero_ratio)
+            if why:
+                result.update(status="refused", reason=why, refused=result["refused"] + len(items))
+                self._record_refusal(account, why)
+        return items
+
+    def _record_refusal(self, account: AccountRow, why: str) -> None:
+        log.warning("%s: %s refused: %s", account.label, self.request.sync_type, why)
+        if self.request.dry_run:
+            return
+        entry = {
+            "user_id": self.request.user_id,
+            "job_id": self.request.job_id,
+            "supplier_id": account.id,
+            "level": "warning",
+            "event": "push.refused",
+            "message": f"{account.label}: {self.request.sync_type} refused: {why}",
+            "details": {"sync_type": self.request.sync_type},
+            "created_at": self.clock.now(),
+        }
+        with self.engine.begin() as conn:
+            insert_activity(conn, [entry])
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _send(
+        self,
+        account: AccountRow,
+        write: WriteSpec,
+        connector: Connector | MockShop,
+        items: list[PushItem],
+        result: dict[str, Any],
+    ) -> None:
+        for batch in _chunks(items, write.batch_size):
+            self.checkpoint()
+            bodies = [_item_body(write, item) for item in batch]
+            batch = [_with_body(item, body) for item, body in zip(batch, bodies, strict=True)]
+            if self.request.dry_run:
+                for item in batch:
+                    self._list(item, result)
+                continue
+            answers = self._request(write, connector, batch, bodies)
+            accepted: list[tuple[str, str, str]] = []
+            rejects: list[dict[str, Any]] = []
+            for item, answer in zip(batch, answers, strict=True):
+                if answer is None:
+                    accepted.append((item.supplier_id, item.external_id, item.hash))
+                else:
+                    rejects.append(self._reject(account, item, answer, item.body))
+            now = self.clock.now()
+            with self.engine.begin() as conn:
+                mark_pushed(conn, self.request.user_id, account.id, self.kind, accepted, now)
+                insert_rejects(conn, rejects)
+            result["sent"] += len(batch)
+            result["accepted"] += len(accepted)
+            result["rejected"] += len(rejects)
+
+    def _list(self, item: PushItem, result: dict[str, Any]) -> None:
+        result["sent"] += 1
+        if self.on_item is not None:
+            self.on_item(item)
+        if len(result["items"]) < ITEMS_KEPT:
+            result["items"].append(item.as_dict())
+        else:
+            result["items_omitted"] += 1
+
+    def _request(
+        self,
+        write: WriteSpec,
+        connector: Connector | MockShop,
+        batch: list[PushItem],
+        bodies: list[dict],
+    ) -> list[str | None]:
+        """Send one batch; per item, None when the marketplace accepted it, else why not."""
+        path = _PATH_FIELD.sub(lambda m: str(batch[0].link.get(m.group(1)) or ""), write.path)
+        if write.batch_size > 1:
+            body: Any = {write.wrap: bodies} if write.wrap else bodies
+        else:
+            body = {write.wrap: bodies[0]} if write.wrap else bodies[0]
+        try:
+            response = connector.send(write.method, path, body, write.budget)
+        except HttpStatusError as exc:
+            # One item a request: a 4xx other than auth and rate limits is that item's error.
+            if (
+                write.batch_size == 1
+                and 400 <= exc.status < 500
+                and exc.status not in (401, 403, 429)
+            ):
+                return [f"HTTP {exc.status}: {exc}"]
+            raise
+        if write.results is None:
+            return [None] * len(batch)
+        answers = get_path(response.data, write.results)
+        if not isinstance(answers, list):
+            raise PermanentError(
+                f"{connector.name}: {write.name}: the answer has no list at {write.results!r}; "
+                "nothing of this batch is marked as pushed"
+            )
+        out: list[str | None] = []
+        for index in range(len(batch)):
+            if index >= len(answers):
+                out.append("the marketplace's answer has no entry for this item")
+                continue
+            answer = answers[index]
+            if get_path(answer, write.error) is None:
+                out.append(None)
+                continue
+            code = get_path(answer, write.error_code)
+            message = get_path(answer, write.error_message)
+            out.append(": ".join(str(part) for part in (code, message) if part) or "error")
+        return out
+
+    def _reject(self, account: AccountRow, row: Any, reason: str, payload: Any) -> dict[str, Any]:
+        get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
+        return {
+            "job_id": self.request.job_id,
+            "user_id": self.request.user_id,
+            "supplier_id": account.id,
+            "step": f"{account.spec_name}/{self.request.sync_type}",
+            "external_id": get("external_id"),
+            "field": "stock_quantity" if self.kind == "stock" else "price",
+            "reason": reason,
+            "payload": {"supplier_id": get("supplier_id"), "sku": get("sku"), "sent": payload},
+            "created_at": self.clock.now(),
+        }
+
+
+def _totals(result: dict[str, Any]) -> dict[str, Any]:
+    """The counts in the shape of a sync's (`runner.sync.report` tables): linked products
+    read, items accepted as updated, unchanged, rejected (refused items included)."""
+    return {
+        "fetched": result["linked"],
+        "inserted": 0,
+        "updated": result["accepted"],
+        "unchanged": result["unchanged"],
+        "rejected": result["rejected"] + result["refused"],
+        "seconds": 0,
+    }
+
+
+def _chunks(items: list[PushItem], size: int) -> Iterator[list[PushItem]]:
+    for start in range(0, len(items), max(1, size)):
+        yield items[start : start + size]
+
+
+def _item_body(write: WriteSpec, item: PushItem) -> dict[str, Any]:
+    link: dict[str, Any] = dict(item.link)
+    if write.ids_as == "integer":
+        link = {k: int(v) if v is not None and v.isdigit() else v for k, v in link.items()}
+    context = {"link": {**link, "sku": item.sku}, "value": item.value}
+    return {name: get_path(context, path) for name, path in write.item.items()}
+
+
+def _with_body(item: PushItem, body: dict[str, Any]) -> PushItem:
+    return replace(item, body=body)
