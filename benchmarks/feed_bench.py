@@ -24,7 +24,6 @@ import contextlib
 import json
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -34,7 +33,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.sync_bench import PG_ADMIN_URL, Databases, _env, run_child  # noqa: E402
+from benchmarks.sync_bench import (  # noqa: E402
+    PG_ADMIN_URL,
+    Databases,
+    FakeProcess,
+    run_child,
+)
 
 USER = "feed-bench-user"
 SUPPLIER = "feed-bench-grossmarkt"
@@ -59,30 +63,13 @@ def feed_specs(target: Path) -> Path:
     return specs
 
 
-class FakeFeed:
+class FakeFeed(FakeProcess):
+    """`python -m tests.fakes.feeds` serving a CSV feed of `rows` rows."""
+
+    what = "fake feed"
+
     def __init__(self, rows: int) -> None:
-        self.command = [sys.executable, "-m", "tests.fakes.feeds", "--rows", str(rows)]
-        self.url = ""
-        self._process: subprocess.Popen[str] | None = None
-
-    def __enter__(self) -> FakeFeed:
-        self._process = subprocess.Popen(
-            self.command, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=_env()
-        )
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline()
-        if "listening on" not in line:
-            self._process.kill()
-            raise RuntimeError(f"the fake feed did not start: {line!r}")
-        self.url = line.rsplit(" ", 1)[1].strip()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            self._process.wait(10)
-            if self._process.stdout is not None:
-                self._process.stdout.close()
+        super().__init__([sys.executable, "-m", "tests.fakes.feeds", "--rows", str(rows)])
 
 
 def add_account(url: str, base_url: str) -> None:

@@ -55,7 +55,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "benchmarks" / "specs"
@@ -131,25 +131,18 @@ class Floor:
 # The fake supplier, in its own process
 
 
-class FakeSupplier:
-    """`python -m tests.fakes.generic` serving N products, every page rendered up front."""
+class FakeProcess:
+    """A fake server in a child process (`command`), running while the `with` block lasts;
+    `url` is what it prints after `listening on`."""
 
-    def __init__(self, products: int, page_size: int, *, change: int = 0) -> None:
-        self.command = [
-            sys.executable,
-            "-m",
-            "tests.fakes.generic",
-            "--items",
-            str(products),
-            "--page-size",
-            str(page_size),
-        ]
-        if change:
-            self.command += ["--changed-every", str(CHANGED_EVERY), "--change", str(change)]
+    what = "fake server"
+
+    def __init__(self, command: list[str]) -> None:
+        self.command = command
         self.url = ""
         self._process: subprocess.Popen[str] | None = None
 
-    def __enter__(self) -> FakeSupplier:
+    def __enter__(self) -> Self:
         self._process = subprocess.Popen(
             self.command, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=_env()
         )
@@ -157,7 +150,7 @@ class FakeSupplier:
         line = self._process.stdout.readline()
         if "listening on" not in line:
             self._process.kill()
-            raise RuntimeError(f"the fake supplier did not start: {line!r}")
+            raise RuntimeError(f"the {self.what} did not start: {line!r}")
         self.url = line.rsplit(" ", 1)[1].strip()
         return self
 
@@ -167,6 +160,26 @@ class FakeSupplier:
             self._process.wait(10)
             if self._process.stdout is not None:
                 self._process.stdout.close()
+
+
+class FakeSupplier(FakeProcess):
+    """`python -m tests.fakes.generic` serving N products, every page rendered up front."""
+
+    what = "fake supplier"
+
+    def __init__(self, products: int, page_size: int, *, change: int = 0) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "tests.fakes.generic",
+            "--items",
+            str(products),
+            "--page-size",
+            str(page_size),
+        ]
+        if change:
+            command += ["--changed-every", str(CHANGED_EVERY), "--change", str(change)]
+        super().__init__(command)
 
 
 def _env(**extra: str) -> dict[str, str]:
