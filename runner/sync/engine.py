@@ -665,13 +665,11 @@ class _Sync:
             # source filter it only hashes the records: the step maps those that changed.
             for page in self._pages(account, spec, connector, op.name, step, narrow, start):
                 records = page.records
-                at = getattr(page, "position", None)
-                self.progress.expect(
-                    label, getattr(page, "total_records", None), getattr(page, "total_pages", None)
-                )
+                at = page.position
+                self.progress.expect(label, page.total_records, page.total_pages)
                 if changes is not None:
                     changes.see(records)
-                unread = getattr(page, "rejects", None) or []  # a feed's malformed rows
+                unread = page.rejects  # a feed's malformed rows
                 size = len(records) + len(unread)
                 if source_filter is not None:
                     keys, digests = mapping.source_hashes(records)
