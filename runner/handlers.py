@@ -1,7 +1,10 @@
-"""The job handler registry: one handler per sync type.
+"""The job handler registry: which function runs a claimed job.
 
-The sync engine registers the four sync types here; tests register simple handlers of their
-own. The worker looks a claimed job's handler up by `import_jobs.source_type`.
+Every sync type declared in `specs/sync_types.yaml` runs through one generic handler, which
+the sync engine installs at start-up (`runner.sync.register_handlers(registry)`, called by
+`load_handlers`): a new sync type needs YAML only. A handler registered under a name (tests,
+`$SYNC_RUNNER_HANDLER_MODULES`) runs that name's jobs instead. The worker looks a claimed
+job's handler up by `import_jobs.source_type`.
 
     from runner.handlers import JobContext, register
 
@@ -30,7 +33,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -119,54 +122,91 @@ class JobContext:
 
 Handler = Callable[[JobContext], dict]
 
-_HANDLERS: dict[str, Handler] = {}
-
 
 class NoHandler(PermanentError):
-    """No handler is registered for a job's sync type."""
+    """No handler is registered for a job's sync type, and the specs do not declare it."""
+
+
+class HandlerRegistry:
+    """Handlers by sync type, and the one handler of every declared sync type."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+        self._declared: Handler | None = None
+
+    def register(self, sync_type: str, handler: Handler, *, replace: bool = False) -> None:
+        """Make `handler` run jobs of `sync_type`; a different one under a taken name raises,
+        unless `replace=True`."""
+        current = self._handlers.get(sync_type)
+        if current is not None and current is not handler and not replace:
+            name = getattr(current, "__qualname__", repr(current))
+            raise ValueError(f"sync type {sync_type!r} already has a handler: {name}")
+        self._handlers[sync_type] = handler
+
+    def handle_declared(self, handler: Handler) -> None:
+        """Make `handler` run every sync type the job's specs declare (and none registered)."""
+        self._declared = handler
+
+    def get(self, sync_type: str) -> Handler:
+        """The handler of `sync_type`. Without one registered, the declared sync types'
+        handler, which raises `NoHandler` for a sync type the job's specs do not declare."""
+        handler = self._handlers.get(sync_type)
+        if handler is not None:
+            return handler
+        declared = self._declared
+        if declared is None:
+            raise self._missing(sync_type)
+
+        def run_declared(ctx: JobContext) -> dict:
+            if sync_type not in ctx.specs.sync_types:
+                raise self._missing(sync_type)
+            return declared(ctx)
+
+        return run_declared
+
+    def types(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def _missing(self, sync_type: str) -> NoHandler:
+        known = ", ".join(self.types()) or "none"
+        return NoHandler(f"no handler registered for sync type {sync_type!r} (registered: {known})")
+
+
+HANDLERS = HandlerRegistry()  # the process's registry, filled at start-up by `load_handlers`
 
 
 def register(sync_type: str, *, replace: bool = False) -> Callable[[Handler], Handler]:
-    """Decorator: make `handler` the one that runs jobs of `sync_type`.
+    """Decorator: make `handler` the one that runs jobs of `sync_type` (in `HANDLERS`).
 
     Registering a different function under a taken name raises, unless `replace=True`.
     """
 
     def decorator(handler: Handler) -> Handler:
-        current = _HANDLERS.get(sync_type)
-        if current is not None and current is not handler and not replace:
-            name = getattr(current, "__qualname__", repr(current))
-            raise ValueError(f"sync type {sync_type!r} already has a handler: {name}")
-        _HANDLERS[sync_type] = handler
+        HANDLERS.register(sync_type, handler, replace=replace)
         return handler
 
     return decorator
 
 
 def get_handler(sync_type: str) -> Handler:
-    """The handler registered for `sync_type`; raises `NoHandler` (a permanent error)."""
-    try:
-        return _HANDLERS[sync_type]
-    except KeyError:
-        known = ", ".join(sorted(_HANDLERS)) or "none"
-        raise NoHandler(
-            f"no handler registered for sync type {sync_type!r} (registered: {known})"
-        ) from None
+    """The handler of `sync_type` (see `HandlerRegistry.get`); raises `NoHandler`."""
+    return HANDLERS.get(sync_type)
 
 
 def registered_types() -> list[str]:
-    return sorted(_HANDLERS)
+    return HANDLERS.types()
 
 
-def load_handlers(environ: dict[str, str] | None = None) -> None:
-    """Fill the registry: import `runner.sync` (the sync engine) if it exists, then every
-    module named in `$SYNC_RUNNER_HANDLER_MODULES` (comma-separated; extra handlers, tests).
+def load_handlers(
+    environ: Mapping[str, str] | None = None, registry: HandlerRegistry = HANDLERS
+) -> None:
+    """Fill the registry at start-up: the sync engine's handler of every declared sync type
+    (`runner.sync.register_handlers`), then every module named in
+    `$SYNC_RUNNER_HANDLER_MODULES` (comma-separated; extra handlers, tests). Idempotent.
     """
+    from runner.sync import register_handlers
+
     environ = os.environ if environ is None else environ
-    try:
-        importlib.import_module("runner.sync")
-    except ModuleNotFoundError as exc:
-        if exc.name != "runner.sync":
-            raise
+    register_handlers(registry)
     for name in filter(None, (m.strip() for m in environ.get(HANDLER_MODULES_ENV, "").split(","))):
         importlib.import_module(name)

@@ -1,13 +1,11 @@
-"""Pushes to marketplaces: importing this package registers the handlers of the push sync
-types (`push:` in sync_types.yaml). `run_push()` (in `runner.push.run`) is the plain function
-behind the handlers and the `sync` command."""
+"""Pushes to marketplaces. `run_job` runs a push sync type's job (`push:` in
+sync_types.yaml); `runner.sync.run_declared` sends those jobs here. `run_push()` (in
+`runner.push.run`) is the plain function behind it and the `sync` command."""
 
 from __future__ import annotations
 
-from runner.handlers import JobContext, register
+from runner.handlers import JobContext
 from runner.push.run import PushRequest, run_push
-
-PUSH_TYPES = ("stock_push", "price_push")
 
 
 def run_job(ctx: JobContext) -> dict:
@@ -24,7 +22,4 @@ def run_job(ctx: JobContext) -> dict:
     return run_push(ctx.engine, ctx.specs, request, clock=ctx.clock, checkpoint=ctx.checkpoint)
 
 
-for _name in PUSH_TYPES:
-    register(_name)(run_job)
-
-__all__ = ["PUSH_TYPES", "PushRequest", "run_job", "run_push"]
+__all__ = ["PushRequest", "run_job", "run_push"]

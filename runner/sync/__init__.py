@@ -1,16 +1,16 @@
-"""The sync engine. Importing this package registers the handlers of the four sync types.
+"""The sync engine, and the one handler of every sync type declared in sync_types.yaml.
 
-`run_sync()` (in `runner.sync.engine`) is the plain function behind the handlers, the
-`sync` command and the demo.
+`register_handlers(registry)` installs that handler; the worker's start-up calls it
+(`runner.handlers.load_handlers`). Importing this package registers nothing. A sync type with
+`push:` goes to the push runner (`runner.push`), every other one to `run_sync()` (in
+`runner.sync.engine`), the plain function behind the handler, the `sync` command and the demo.
 """
 
 from __future__ import annotations
 
-from runner.handlers import JobContext, register
+from runner.handlers import HandlerRegistry, JobContext
 from runner.sync.checkpoint import JobCheckpoint
 from runner.sync.engine import SyncRequest, run_sync
-
-SYNC_TYPES = ("supplier_api", "inventory_update", "price_update", "order_sync")
 
 
 def request_for(ctx: JobContext) -> SyncRequest:
@@ -31,7 +31,7 @@ DIFF_LIMIT = 10_000  # dry-run changes kept in result_data["diff"]
 
 
 def run_job(ctx: JobContext, **options) -> dict:
-    """The handler of every sync type: run the job's sync and return its result_data.
+    """Run a (non-push) sync type's job: its sync, its result_data returned.
 
     `options` go to `run_sync`. A dry run without an `on_diff` of its own puts the changes it
     found in `result_data["diff"]` (the first DIFF_LIMIT; `diff_omitted` counts the rest), so
@@ -66,9 +66,26 @@ def run_job(ctx: JobContext, **options) -> dict:
     return result
 
 
-for _name in SYNC_TYPES:
-    register(_name)(run_job)
+def run_declared(ctx: JobContext) -> dict:
+    """The handler of every declared sync type: a push (`push:`) goes to `runner.push`,
+    every other sync type to `run_job`."""
+    if ctx.specs.sync_types[ctx.job.source_type].push:
+        from runner.push import run_job as run_push_job
 
-import runner.push  # noqa: E402,F401  (registers the push sync types' handlers)
+        return run_push_job(ctx)
+    return run_job(ctx)
 
-__all__ = ["SYNC_TYPES", "SyncRequest", "request_for", "run_job", "run_sync"]
+
+def register_handlers(registry: HandlerRegistry) -> None:
+    """Start-up: every sync type the specs declare runs through `run_declared`."""
+    registry.handle_declared(run_declared)
+
+
+__all__ = [
+    "SyncRequest",
+    "register_handlers",
+    "request_for",
+    "run_declared",
+    "run_job",
+    "run_sync",
+]
