@@ -99,7 +99,7 @@ def sync(
     request = SyncRequest(
         user_id=user_id,
         sync_type=sync_type,
-        supplier_id=supplier_id,
+        account_id=supplier_id,
         dry_run=dry_run,
         offline=offline,
     )

@@ -219,6 +219,6 @@ def test_sigkill_at_ten_random_points_of_a_twenty_page_sync(
     assert max(fetched.values()) <= 2
     assert {p for p, n in fetched.items() if n == 2} == {str(p) for p in points}
 
-    run_sync(engine, specs, SyncRequest("user-a", "supplier_api", supplier_id="clean"))
+    run_sync(engine, specs, SyncRequest("user-a", "supplier_api", account_id="clean"))
     assert _rows(engine, "killed") == _rows(engine, "clean")
     assert len(_rows(engine, "killed")) == 1000

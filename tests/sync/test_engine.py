@@ -10,8 +10,8 @@ from sqlalchemy import select
 from runner.clock import FakeClock
 from runner.db.tables import activity_logs, imported_products, orders, sync_rejects
 from runner.errors import BudgetWait, JobFailed, JobInterrupted
-from runner.handlers import Job, JobContext, get_handler
-from runner.sync import run_job
+from runner.handlers import HandlerRegistry, Job, JobContext
+from runner.sync import register_handlers
 from runner.sync.accounts import UnknownAccount
 from runner.sync.diff import format_entry
 from runner.sync.engine import SyncRequest, run_sync
@@ -32,9 +32,9 @@ def money(value) -> Decimal:
 
 
 def sync(engine, specs, sync_type, user="user-a", **options):
-    request_options = {
-        k: options.pop(k) for k in ("supplier_id", "metadata", "dry_run", "job_id") if k in options
-    }
+    request_options = {k: options.pop(k) for k in ("metadata", "dry_run", "job_id") if k in options}
+    if "supplier_id" in options:
+        request_options["account_id"] = options.pop("supplier_id")
     return run_sync(engine, specs, SyncRequest(user, sync_type, **request_options), **options)
 
 
@@ -298,7 +298,9 @@ def test_skipped_failed_and_transient_accounts(engine, specs, start_server, make
 def test_the_handler_runs_a_claimed_job(engine, specs, start_server):
     server = start_server(EditedBigBuy(products=5))
     add_supplier(engine, "bb", "bigbuy", base_url=server.base_url)
-    assert get_handler("supplier_api") is run_job
+    registry = HandlerRegistry()
+    register_handlers(registry)  # at start-up: every declared sync type, one handler
+    handler = registry.get("supplier_api")
     job = Job(
         id="7c1f0000-0000-4000-8000-000000000001",
         user_id="user-a",
@@ -311,7 +313,7 @@ def test_the_handler_runs_a_claimed_job(engine, specs, start_server):
         metadata={},
         locked_by="w1",
     )
-    result = run_job(JobContext(job=job, engine=engine, specs=specs, clock=FakeClock(T0)))
+    result = handler(JobContext(job=job, engine=engine, specs=specs, clock=FakeClock(T0)))
     assert result["totals"]["inserted"] == 5
     with engine.connect() as conn:
         entry = conn.execute(
@@ -336,61 +338,3 @@ def test_an_interrupted_job_stops_fetching_at_once(engine, specs, start_server):
     # The fetch thread stopped a few pages ahead (bounded queue), not at page 20.
     assert 1 <= len(server.requests) <= 5
     assert count(engine, activity_logs) == 0
-
-
-def test_a_sync_tunes_the_interpreter_and_restores_it(engine, specs, start_server, monkeypatch):
-    """While a sync runs, the young generation collects far less often, what was alive before
-    it is frozen out of full collections, and threads hand the GIL over sooner; afterwards
-    the process is as it was, even when the sync fails."""
-    import gc
-    import sys
-
-    from runner.mapping import CompiledMapping
-    from runner.sync.engine import GC_YOUNG, SWITCH_INTERVAL
-
-    server = start_server(EditedBigBuy(products=3))
-    add_supplier(engine, "bb", "bigbuy", base_url=server.base_url)
-    seen = []
-    original = CompiledMapping.map
-
-    def watching(self, record):
-        state = (gc.get_threshold()[0], gc.get_freeze_count() > 0, sys.getswitchinterval())
-        seen.append(state)
-        return original(self, record)
-
-    def as_before():
-        return (gc.get_threshold(), gc.get_freeze_count(), sys.getswitchinterval())
-
-    monkeypatch.setattr(CompiledMapping, "map", watching)
-    before = as_before()
-    sync(engine, specs, "supplier_api")
-    tuned = (max(before[0][0], GC_YOUNG), True, min(before[2], SWITCH_INTERVAL))
-    assert seen and set(seen) == {tuned}
-    assert as_before() == before
-
-    def failing(self, record):
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr(CompiledMapping, "map", failing)
-    with pytest.raises(JobFailed):
-        sync(engine, specs, "supplier_api", supplier_id="bb")
-    assert as_before() == before
-
-
-def test_overlapping_syncs_share_one_tuning_undone_by_the_last():
-    """Two syncs running at once in one process (threads): the second to end restores the
-    settings from before the first began, not the tuned ones it found."""
-    import gc
-    import sys
-
-    from runner.sync.engine import GC_YOUNG, _tuned_for_streaming
-
-    before = (gc.get_threshold(), sys.getswitchinterval())
-    first, second = _tuned_for_streaming(), _tuned_for_streaming()
-    first.__enter__()
-    second.__enter__()
-    first.__exit__(None, None, None)
-    assert gc.get_threshold()[0] == max(before[0][0], GC_YOUNG)  # the second still runs
-    second.__exit__(None, None, None)
-    assert (gc.get_threshold(), sys.getswitchinterval()) == before
-    assert gc.get_freeze_count() == 0

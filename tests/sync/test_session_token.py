@@ -46,7 +46,7 @@ def project(make_specs, **auth_overrides) -> Path:
 
 
 def sync(engine, specs, supplier_id="cj"):
-    return run_sync(engine, specs, SyncRequest("user-a", "supplier_api", supplier_id=supplier_id))
+    return run_sync(engine, specs, SyncRequest("user-a", "supplier_api", account_id=supplier_id))
 
 
 def add_cj(engine, server: CJServer, supplier_id="cj", **settings) -> None:

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from runner.db.write import WriteCounts
-from runner.sync.engine import _Writer
+from runner.sync.pipeline import Writer as _Writer
 
 
 def test_batches_are_written_in_order_and_counted() -> None:
