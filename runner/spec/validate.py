@@ -1028,5 +1028,33 @@ class _Checker:
 
 
 def check_documents(docs: Documents) -> list[SpecIssue]:
-    """Every schema and cross-reference issue of the given documents."""
-    return _Checker(docs).run()
+    """Every schema and cross-reference issue of the given documents; when there is none,
+    every step the engine could not plan (`check_plans`)."""
+    issues = _Checker(docs).run()
+    return issues or check_plans(docs)
+
+
+def check_plans(docs: Documents) -> list[SpecIssue]:
+    """Plan every step each connector declares for each (non-push) sync type, with the
+    planner the engine runs (`runner.sync.plan`): whatever validates also runs. Called on
+    documents without other issues; a step that cannot be planned is reported at its place
+    in the connector's `syncs`."""
+    from runner.spec.build import build_spec_set
+    from runner.sync.plan import PlanError, plan_steps
+
+    specs = build_spec_set(docs)
+    issues: list[SpecIssue] = []
+    for doc in (*docs.suppliers, *docs.marketplaces):
+        pool = specs.suppliers if doc.kind == "supplier" else specs.marketplaces
+        connector = pool.get(doc.stem)
+        if connector is None:
+            continue
+        for name in connector.syncs:
+            sync_type = specs.sync_types.get(name)
+            if sync_type is None or sync_type.push:
+                continue
+            try:
+                plan_steps(specs, sync_type, connector)
+            except PlanError as exc:
+                issues.append(doc.issue(("syncs", name, exc.index), str(exc)))
+    return issues

@@ -1,8 +1,10 @@
 """The step plan: what each step of a sync type does for one connector, decided before it runs.
 
 `plan_steps(specs, sync_type, connector)` is pure (no database, no network, no account): it
-resolves every step's operation and mapping, compiles the mapping for the sync type's fields
-and says how the step writes. The engine runs the plan; `sync-runner validate` plans every
+resolves every step's operation and mapping, narrows the mapping to the sync type's fields
+and says how the step writes. The mapping is compiled on first use of `StepPlan.mapping`
+(the engine's): `validate`, which checks every expression on its own, plans without paying
+for code generation. The engine runs the plan; `sync-runner validate` plans every
 connector x sync type it declares (`runner.spec.validate.check_plans`), so that whatever
 validates also runs. A step that cannot run raises `PlanError`, naming the step.
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from runner.errors import PermanentError
 from runner.mapping import SOURCE_HASH_COLUMN, CompiledMapping, compile_mapping
@@ -45,10 +48,7 @@ class StepPlan:
     operation: OperationSpec
     mapping_name: str
     mapping_spec: MappingSpec
-    # Compiled for the sync type's (and the step's) fields; bind an account's settings
-    # with `mapping.for_settings(...)` (a copy: its counters are the step's own).
-    mapping: CompiledMapping
-    columns: tuple[str, ...]  # the columns the step writes, the key left out
+    fields: frozenset[str]  # the sync type's fields, narrowed by the step's
     upsert: bool  # the first step of a sync type that creates rows; else an update
     lookup: bool  # fans out over known ids (`Connector.lookup`)
     # A list step that creates rows hashes records and maps only those that changed: its
@@ -59,6 +59,17 @@ class StepPlan:
     complete: bool
     max_reject_ratio: float
     field_types: Mapping[str, str]  # mapped field -> its declared type
+
+    @cached_property
+    def mapping(self) -> CompiledMapping:
+        """The mapping compiled for `fields`; bind an account's settings with
+        `mapping.for_settings(...)` (a copy: its counters are the step's own)."""
+        return compile_mapping(self.mapping_spec, fields=self.fields)
+
+    @cached_property
+    def columns(self) -> tuple[str, ...]:
+        """The columns the step writes, the key left out."""
+        return tuple(c for c in self.mapping.columns if c != self.mapping_spec.key)
 
     @property
     def written_columns(self) -> tuple[str, ...]:
@@ -102,7 +113,6 @@ def _plan_step(
     wanted = set(sync_type.fields)
     if step.fields is not None:
         wanted &= set(step.fields)
-    mapping = compile_mapping(mapping_spec, fields=wanted)
     upsert = index == 0 and sync_type.creates_rows
     lookup = op.kind == "lookup"
     ratio = step.max_reject_ratio
@@ -113,8 +123,7 @@ def _plan_step(
         operation=op,
         mapping_name=mapping_name,
         mapping_spec=mapping_spec,
-        mapping=mapping,
-        columns=tuple(c for c in mapping.columns if c != mapping_spec.key),
+        fields=frozenset(wanted),
         upsert=upsert,
         lookup=lookup,
         source_filter=upsert and not lookup,
