@@ -87,6 +87,7 @@ def sync(
     from runner.sync.diff import format_entry
     from runner.sync.engine import SyncRequest, run_sync
     from runner.sync.report import format_table, summary_rows
+    from runner.sync.tuning import tune_for_streaming
 
     diff: list[dict] = []
 
@@ -113,6 +114,7 @@ def sync(
             _push(settings, user_id, sync_type, supplier_id, dry_run, offline, as_json)
             return
         engine = open_database(settings, writable=not dry_run)
+        tune_for_streaming()  # once, for the whole process (runner.sync.tuning)
         try:
             result = run_sync(
                 engine,

@@ -119,6 +119,7 @@ def run(
     from runner.accounts import warn_missing_secrets
     from runner.metrics import RunSummary, account_spec_names, push_run_metrics
     from runner.notify import job_end_notifier
+    from runner.sync.tuning import tune_for_streaming
     from runner.worker import StopFlag, Worker, WorkerOptions, install_signal_handlers
 
     summary = RunSummary()
@@ -138,6 +139,7 @@ def run(
         )
         stop = StopFlag()
         worker = Worker(engine, settings.specs, options=options, stop=stop)
+        tune_for_streaming()  # once, for the whole process (runner.sync.tuning)
         worker.on_job_end += [
             summary.count_outcome,
             job_end_notifier(settings.specs.runner.webhooks),
@@ -220,6 +222,7 @@ def run_job(
       docker run IMAGE run-job 7c1f2a9e --dry-run
     """
     from runner.notify import job_end_notifier
+    from runner.sync.tuning import tune_for_streaming
     from runner.worker import StopFlag, Worker, WorkerOptions, install_signal_handlers
 
     del fail_on_job_error  # no effect: a failed job always exits 1
@@ -233,6 +236,7 @@ def run_job(
                 offline=offline, grace_seconds=grace_seconds, schedules=False, maintenance=False
             )
             worker = Worker(engine, settings.specs, options=options, stop=stop)
+            tune_for_streaming()  # once, for the whole process (runner.sync.tuning)
             worker.on_job_end.append(job_end_notifier(settings.specs.runner.webhooks))
             full_id = worker.queue.find(job_id)
             done = worker.run_job(full_id, dry_run=dry_run)

@@ -56,7 +56,7 @@ def test_a_step_without_a_usable_mapping_is_a_plan_error(specs):
     bigbuy = specs.suppliers["bigbuy"]
     images = dataclasses.replace(bigbuy.operations["images"], mapping=None)
     broken = dataclasses.replace(bigbuy, operations={**bigbuy.operations, "images": images})
-    with pytest.raises(PlanError, match="bigbuy.images: no mapping") as raised:
+    with pytest.raises(PlanError, match=r"bigbuy\.images: no mapping") as raised:
         plan_steps(specs, specs.sync_types["supplier_api"], broken)
     assert (raised.value.index, raised.value.name) == (2, "images")
 
