@@ -79,7 +79,7 @@ def apply_on_missing(
     target: Target,
     *,
     user_id: str,
-    scope_id: str,
+    account_id: str,
     seen: Iterable[str],
     values: Mapping[str, Any],
     max_ratio: float,
@@ -93,7 +93,7 @@ def apply_on_missing(
             target,
             listed,
             user_id=user_id,
-            scope_id=scope_id,
+            account_id=account_id,
             values=values,
             max_ratio=max_ratio,
             now=now,
@@ -106,7 +106,7 @@ def delist_missing(
     listed: Table,
     *,
     user_id: str,
-    scope_id: str,
+    account_id: str,
     values: Mapping[str, Any],
     max_ratio: float,
     now: datetime,
@@ -114,7 +114,7 @@ def delist_missing(
     """`apply_on_missing` with the listed keys already in `listed` (`load_listed`)."""
     table = target.table
     key = table.c[target.key_column]
-    account = and_(table.c.user_id == user_id, table.c[target.scope_column] == scope_id)
+    account = and_(table.c.user_id == user_id, table.c[target.scope_column] == account_id)
     # Rows that do not carry every on_missing value yet (NULL-safe).
     not_yet = or_(*(table.c[name].is_distinct_from(value) for name, value in values.items()))
     unseen = ~exists().where(listed.c.key == key)

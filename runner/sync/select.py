@@ -27,7 +27,7 @@ def known_keys(
     target: Target,
     *,
     user_id: str,
-    scope_id: str,
+    account_id: str,
     synced_before: datetime | None = None,
     status_in: Sequence[str] | None = None,
     status_not_in: Sequence[str] | None = None,
@@ -41,7 +41,7 @@ def known_keys(
     """
     table = target.table
     key = table.c[target.key_column]
-    stmt = select(key).where(table.c.user_id == user_id, table.c[target.scope_column] == scope_id)
+    stmt = select(key).where(table.c.user_id == user_id, table.c[target.scope_column] == account_id)
     if synced_before is not None:
         stmt = stmt.where(
             or_(table.c.last_synced_at.is_(None), table.c.last_synced_at < synced_before)

@@ -40,7 +40,7 @@ def test_stale_products_in_chunks(engine):
             engine,
             target,
             user_id="u1",
-            scope_id="s1",
+            account_id="s1",
             synced_before=NOW - timedelta(hours=10),
             chunk_size=4,
         )
@@ -51,10 +51,12 @@ def test_stale_products_in_chunks(engine):
     assert keys == expected
 
     every = [
-        k for c in known_keys(engine, target, user_id="u1", scope_id="s1", chunk_size=5) for k in c
+        k
+        for c in known_keys(engine, target, user_id="u1", account_id="s1", chunk_size=5)
+        for k in c
     ]
     assert every == [f"{n:03d}" for n in range(25)]
-    assert list(known_keys(engine, target, user_id="nobody", scope_id="s1")) == []
+    assert list(known_keys(engine, target, user_id="nobody", account_id="s1")) == []
 
 
 def test_orders_by_status(engine):
@@ -81,7 +83,7 @@ def test_orders_by_status(engine):
             engine,
             TARGETS["orders"],
             user_id="u1",
-            scope_id="i1",
+            account_id="i1",
             status_in=("pending", "processing", "shipped"),
             chunk_size=2,
         )
@@ -99,7 +101,7 @@ def test_orders_by_status(engine):
         engine,
         TARGETS["orders"],
         user_id="u1",
-        scope_id="i1",
+        account_id="i1",
         status_not_in=("delivered", "cancelled", "refunded", "failed"),
     )
     assert [k for chunk in not_final for k in chunk] == [*keys[:3], "704", *keys[3:]]
