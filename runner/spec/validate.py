@@ -1042,6 +1042,8 @@ def check_plans(docs: Documents) -> list[SpecIssue]:
     from runner.spec.build import build_spec_set
     from runner.sync.plan import PlanError, plan_steps
 
+    if any(not isinstance(doc.data, dict) for doc in docs.all()):
+        return []  # a file that could not be read has its own issue; nothing to build
     specs = build_spec_set(docs)
     issues: list[SpecIssue] = []
     for doc in (*docs.suppliers, *docs.marketplaces):
