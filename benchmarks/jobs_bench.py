@@ -324,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="also profile one worker")
     parser.add_argument("--top", type=int, default=0, help="with --profile: top N functions")
+    parser.add_argument(
+        "--profile-out", type=Path, default=None, help="with --profile: keep the cProfile dump"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -357,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             report["drains"].append(median_of(runs))
         if args.profile:
-            profile = dbs.tmp / "worker.prof"
+            profile = args.profile_out or dbs.tmp / "worker.prof"
             reset(urls["postgres"], accounts["postgres"])
             drain(urls["postgres"], specs_dir, "postgres", 1, args.jobs, profile=profile)
             report["profile"] = where_time_goes(profile, args.jobs)
