@@ -15,10 +15,11 @@ and writes the scope of the current context (a `contextvars.ContextVar`).
 
 Threads do not inherit a context. A thread a job starts sees the job's scope when its target
 is wrapped with `in_current_scope(fn)` (or runs in `contextvars.copy_context()`); a thread
-that was started without one (no scope in its context) reads and writes every scope that is
-open at that moment: redacting another job's secret too is harmless, and nothing outlives the
-scopes. Only with no scope open at all (a library embedder that never enters one) do values
-go to the unscoped registry, which lives as long as the process, as before scopes existed.
+that was started without one (no scope in its context) redacts with every scope open at that
+moment and registers in the innermost ones (the running jobs', not the command's around
+them): masking another job's secret too is harmless, and nothing outlives its job.
+Only with no scope open at all (a library embedder that never enters one) do values go to
+the unscoped registry, which lives as long as the process, as before scopes existed.
 
 Values shorter than `MIN_SECRET_LENGTH` are not registered: redacting "1" or "es"
 everywhere would destroy messages and protect nothing.
@@ -133,22 +134,31 @@ class _Scopes:
         )
         self.unscoped = SecretRegistry()
         self._lock = threading.Lock()
-        self._open: tuple[SecretRegistry, ...] = ()
+        # (scope, the scope it was entered in): a command's scope holds its jobs' scopes.
+        self._open: tuple[tuple[SecretRegistry, SecretRegistry | None], ...] = ()
 
-    def open(self, registry: SecretRegistry) -> None:
+    def open(self, registry: SecretRegistry, outer: SecretRegistry | None) -> None:
         with self._lock:
-            self._open = (*self._open, registry)
+            self._open = (*self._open, (registry, outer))
 
     def close(self, registry: SecretRegistry) -> None:
         with self._lock:
-            self._open = tuple(r for r in self._open if r is not registry)
+            self._open = tuple(pair for pair in self._open if pair[0] is not registry)
 
-    def targets(self) -> tuple[SecretRegistry, ...]:
-        """Where the current context's values go and are looked up."""
+    def targets(self, *, adding: bool = False) -> tuple[SecretRegistry, ...]:
+        """Where the current context's values are looked up, or (`adding`) registered. A
+        thread without a scope of its own registers in the innermost open scopes only (a
+        job's, not the command's around it, which outlives the job)."""
         registry = self.current.get()
         if registry is not None:
             return (registry,)
-        return self._open or (self.unscoped,)
+        opened = self._open
+        if not opened:
+            return (self.unscoped,)
+        if adding:
+            outers = {id(outer) for _, outer in opened if outer is not None}
+            return tuple(scope for scope, _ in opened if id(scope) not in outers)
+        return tuple(scope for scope, _ in opened)
 
 
 _SCOPES = _Scopes()
@@ -159,11 +169,11 @@ class ScopedSecrets:
     without a scope, on every open scope)."""
 
     def add(self, *values: object) -> None:
-        for registry in _SCOPES.targets():
+        for registry in _SCOPES.targets(adding=True):
             registry.add(*values)
 
     def add_all(self, mapping: Mapping[str, object] | Iterable[object]) -> None:
-        for registry in _SCOPES.targets():
+        for registry in _SCOPES.targets(adding=True):
             registry.add_all(mapping)
 
     def __contains__(self, value: object) -> bool:
@@ -193,7 +203,7 @@ def secret_scope() -> Iterator[SecretRegistry]:
     if outer is not None:
         registry.add_all(list(outer._values))
     token = _SCOPES.current.set(registry)
-    _SCOPES.open(registry)
+    _SCOPES.open(registry, outer)
     try:
         yield registry
     finally:

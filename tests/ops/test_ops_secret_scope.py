@@ -120,3 +120,23 @@ def test_a_thread_started_without_the_scope_sees_every_open_scope():
         thread.start()
         thread.join()
     assert seen == ["***"]
+
+
+def test_a_bare_thread_registers_in_the_job_not_in_the_command_around_it():
+    """A job's scope inside a command's (`sync-runner run`): what a thread started without
+    the job's context registers is gone when the job ends, not kept by the command."""
+    seen: list[str] = []
+
+    def fetch() -> None:
+        SECRETS.add("session-token-value")
+        seen.append(redact("session-token-value"))
+
+    with secret_scope():  # the command
+        with secret_scope():  # the job
+            thread = threading.Thread(target=fetch)
+            thread.start()
+            thread.join()
+            assert redact("session-token-value") == "***"
+        assert "session-token-value" not in SECRETS
+        assert redact("session-token-value") == "session-token-value"
+    assert seen == ["***"]
