@@ -2,7 +2,7 @@
 
 N accounts (default 500), each its own user's mock `bench` supplier account, added as an
 operator does (`runner.accounts.add_account`, the function behind `sync-runner accounts
-add`), one `supplier_api` job each (`Queue.enqueue`, behind `sync-runner enqueue`), every
+add`), one `supplier_api` job each (`Queue.new_row`, as `sync-runner enqueue` makes it), every
 job syncing the mapping's M mock products (default 200, offline: no network). The queue
 is drained by `sync-runner run --no-schedules --no-maintenance` processes:
 
