@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 import httpx
 
 from runner.credentials import MissingSecret
-from runner.errors import TransientError
+from runner.errors import TransientError, one_line
 from runner.redact import redact
 from runner.spec.model import ConnectorSpec, SpecSet
 from runner.sync.accounts import AccountRow, live_connector
@@ -110,8 +110,7 @@ def check_account(
             seconds,
         )
 
-    pool = specs.suppliers if account.kind == "supplier" else specs.marketplaces
-    spec = pool.get(account.spec_name)
+    spec = specs.spec_of(account.kind, account.spec_name)
     if spec is None:
         return result(False, "spec", f"no {account.kind} spec named {account.spec_name!r}")
     if spec.check is None:
@@ -127,10 +126,11 @@ def check_account(
         else:
             page = _live_page(spec, account, environ, engine)
     except Exception as exc:  # every failure becomes one line
-        text = " ".join(str(exc).split()) or type(exc).__name__
         if isinstance(exc, MissingSecret):  # the line's head already names the account
-            text = "; ".join(f"needs {m.what}: {m.why}" for m in exc.missing)
-        return result(False, _category(exc), redact(text))
+            text = redact("; ".join(f"needs {m.what}: {m.why}" for m in exc.missing))
+        else:
+            text = one_line(exc)
+        return result(False, _category(exc), text)
     records = len(page.records) if page is not None else 0
     noun = "record" if records == 1 else "records"
     return result(True, None, f"{operation} answered with {records} {noun}", records)

@@ -54,7 +54,7 @@ class AccountChange:
 
 def connector_spec(specs: SpecSet, kind: Kind, spec_name: str) -> ConnectorSpec:
     """The supplier or marketplace spec named `spec_name`; AccountError with a suggestion."""
-    pool = specs.suppliers if kind == "supplier" else specs.marketplaces
+    pool = specs.connectors_of(kind)
     spec = pool.get(spec_name)
     if spec is None:
         hint = suggest(spec_name, list(pool)) or f" (known: {', '.join(sorted(pool))})"
@@ -219,8 +219,7 @@ def account_missing(
     """The lines naming what a live account needs and lacks (none for a mock account)."""
     if account.mode == "mock":
         return []
-    pool = specs.suppliers if account.kind == "supplier" else specs.marketplaces
-    spec = pool.get(account.spec_name)
+    spec = specs.spec_of(account.kind, account.spec_name)
     if spec is None:
         return [
             f"{account.spec_name} account {account.name!r}: no {account.kind} spec by that name"

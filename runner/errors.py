@@ -100,3 +100,34 @@ class JobFailed(SyncRunnerError):
 
 class JobInterrupted(SyncRunnerError):
     """The worker is stopping (SIGTERM) or lost its lease: hand the job back uncharged."""
+
+
+MESSAGE_LIMIT = 500  # characters of an error's one-line message kept in the queue and logs
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth running again later: the runner's `TransientError`, or the database went away
+    (SQLAlchemy's `OperationalError` or `InterfaceError`: a dropped connection, a restart).
+    The one answer for the worker and the sync engine alike."""
+    from sqlalchemy.exc import InterfaceError, OperationalError  # not for `validate`/`--help`
+
+    return isinstance(exc, TransientError | OperationalError | InterfaceError)
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one line for logs, results and the queue, secrets removed: the runner's
+    own errors by their message, others with their type (`KeyError: 'sku'`); a database
+    error without its SQL text and parameters; capped at `MESSAGE_LIMIT` characters."""
+    from sqlalchemy.exc import DBAPIError
+
+    from runner.redact import redact
+
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig  # the driver's message, without the SQL text and its parameters
+    message = str(exc)
+    if not isinstance(exc, SyncRunnerError):
+        message = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    text = " ".join(message.split()) or type(exc).__name__
+    if len(text) > MESSAGE_LIMIT:
+        text = text[: MESSAGE_LIMIT - 3] + "..."
+    return redact(text)

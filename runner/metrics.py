@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from runner.redact import redact
+from runner.errors import one_line
 
 if TYPE_CHECKING:
     from runner.queue_depth import QueueDepth
@@ -295,8 +295,8 @@ def push_run_metrics(
         log.warning(
             "could not push metrics to %s: %s",
             url,
-            exc,
-            extra={"event": "metrics.push_failed", "error": redact(str(exc))},
+            one_line(exc),
+            extra={"event": "metrics.push_failed", "error": one_line(exc)},
         )
         return False
     log.info("metrics pushed to %s", url, extra={"event": "metrics.pushed"})

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import random
 import uuid
@@ -55,6 +54,7 @@ from runner.db.engine import read_only
 from runner.db.tables import FINISHED_STATUSES, import_jobs
 from runner.errors import ExitCode, SyncRunnerError
 from runner.handlers import Job
+from runner.jsonsafe import json_safe
 from runner.spec.model import BackoffSpec, QueueSpec
 
 log = logging.getLogger("sync_runner.queue")
@@ -113,9 +113,10 @@ def error_entry(
     return entry
 
 
-def _json_safe(value: Any) -> Any:
-    """Make handler output storable as JSON (datetimes, Decimals... become strings)."""
-    return None if value is None else json.loads(json.dumps(value, default=str))
+def kept_errors(job: Job, *entries: dict[str, Any]) -> list[dict[str, Any]]:
+    """The job's error history with `entries` appended, capped to the newest
+    MAX_ERRORS_KEPT: the one place the cap is applied."""
+    return [*job.errors, *entries][-MAX_ERRORS_KEPT:]
 
 
 def _insert(conn: Connection):
@@ -185,7 +186,7 @@ class Queue:
             "created_at": now,
             "updated_at": now,
             "errors": [],
-            "metadata": _json_safe(metadata or {}),
+            "metadata": json_safe(metadata or {}),
         }
 
     def enqueue(self, user_id: str, sync_type: str, **options: Any) -> Enqueued:
@@ -345,7 +346,7 @@ class Queue:
             for attempt in range(1, job.attempts)
             if attempt not in recorded
         ]
-        return [*job.errors, *lost, *entries][-MAX_ERRORS_KEPT:]
+        return kept_errors(job, *lost, *entries)
 
     def complete(self, job: Job, result_data: dict[str, Any] | None) -> bool:
         """Mark the job completed with its result. False (and a log line) if fenced out."""
@@ -358,7 +359,7 @@ class Queue:
                 "completed_at": now,
                 "lease_expires_at": None,
                 "checkpoint": None,  # nothing left to resume
-                "result_data": _json_safe(result_data or {}),
+                "result_data": json_safe(result_data or {}),
                 "errors": self._errors_with(job),
             },
         )
@@ -379,8 +380,8 @@ class Queue:
         now = self.clock.now()
         values: dict[str, Any] = {"lease_expires_at": None}
         if result_data is not None:
-            values["result_data"] = _json_safe(result_data)
-        extra: dict[str, Any] = {"details": _json_safe(details)}
+            values["result_data"] = json_safe(result_data)
+        extra: dict[str, Any] = {"details": json_safe(details)}
         if transient and job.attempts < job.max_attempts:
             outcome: Outcome = "retry"
             retry_at = now + timedelta(
@@ -419,10 +420,10 @@ class Queue:
             "scheduled_at": retry_at,
             "locked_by": None,
             "lease_expires_at": None,
-            "errors": [*job.errors, entry][-MAX_ERRORS_KEPT:],
+            "errors": kept_errors(job, entry),
         }
         if result_data is not None:
-            values["result_data"] = _json_safe(result_data)
+            values["result_data"] = json_safe(result_data)
         return self._finish(job, "deferred", values)
 
     def release(self, job: Job, *, behind: bool = False) -> bool:
@@ -490,7 +491,7 @@ class Queue:
                         completed_at=now,
                         updated_at=now,
                         lease_expires_at=None,
-                        errors=[*job.errors, entry][-MAX_ERRORS_KEPT:],
+                        errors=kept_errors(job, entry),
                     )
                 )
             if result.rowcount == 1:
@@ -523,7 +524,7 @@ class Queue:
                         lease_expires_at=None,
                         completed_at=None,
                         updated_at=now,
-                        errors=[*job.errors, entry][-MAX_ERRORS_KEPT:],
+                        errors=kept_errors(job, entry),
                     )
                 )
         except IntegrityError:

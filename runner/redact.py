@@ -8,18 +8,33 @@ Three layers, used together by `redact()`:
 - known secret values (the resolved credentials a connector registers with `SECRETS.add`) are
   replaced wherever they appear: in messages, bodies, URLs, percent-encoded or not.
 
-`SECRETS` is process-wide so that the logs, the errors and the cassettes all hide every
-credential any connector has resolved. Values shorter than `MIN_SECRET_LENGTH` are not
-registered: redacting "1" or "es" everywhere would destroy messages and protect nothing.
+Known secret values live in a *scope* (`secret_scope()`), not in the process: the worker
+enters one around each job and the one-off commands around their work, so a job's
+credentials are forgotten when it ends. `SECRETS` is the handle every caller uses; it reads
+and writes the scope of the current context (a `contextvars.ContextVar`).
+
+Threads do not inherit a context. A thread a job starts sees the job's scope when its target
+is wrapped with `in_current_scope(fn)` (or runs in `contextvars.copy_context()`); a thread
+that was started without one (no scope in its context) redacts with every scope open at that
+moment and registers in the innermost ones (the running jobs', not the command's around
+them): masking another job's secret too is harmless, and nothing outlives its job.
+Only with no scope open at all (a library embedder that never enters one) do values go to
+the unscoped registry, which lives as long as the process, as before scopes existed.
+
+Values shorter than `MIN_SECRET_LENGTH` are not registered: redacting "1" or "es"
+everywhere would destroy messages and protect nothing.
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
@@ -110,7 +125,108 @@ class SecretRegistry:
             self._pattern = None
 
 
-SECRETS = SecretRegistry()
+class _Scopes:
+    """The open scopes and the context's own one (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.current: contextvars.ContextVar[SecretRegistry | None] = contextvars.ContextVar(
+            "sync_runner_secret_scope", default=None
+        )
+        self.unscoped = SecretRegistry()
+        self._lock = threading.Lock()
+        # (scope, the scope it was entered in): a command's scope holds its jobs' scopes.
+        self._open: tuple[tuple[SecretRegistry, SecretRegistry | None], ...] = ()
+
+    def open(self, registry: SecretRegistry, outer: SecretRegistry | None) -> None:
+        with self._lock:
+            self._open = (*self._open, (registry, outer))
+
+    def close(self, registry: SecretRegistry) -> None:
+        with self._lock:
+            self._open = tuple(pair for pair in self._open if pair[0] is not registry)
+
+    def targets(self, *, adding: bool = False) -> tuple[SecretRegistry, ...]:
+        """Where the current context's values are looked up, or (`adding`) registered. A
+        thread without a scope of its own registers in the innermost open scopes only (a
+        job's, not the command's around it, which outlives the job)."""
+        registry = self.current.get()
+        if registry is not None:
+            return (registry,)
+        opened = self._open
+        if not opened:
+            return (self.unscoped,)
+        if adding:
+            outers = {id(outer) for _, outer in opened if outer is not None}
+            return tuple(scope for scope, _ in opened if id(scope) not in outers)
+        return tuple(scope for scope, _ in opened)
+
+
+_SCOPES = _Scopes()
+
+
+class ScopedSecrets:
+    """`SECRETS`: the registry API, on the current context's scope (or, in a thread started
+    without a scope, on every open scope)."""
+
+    def add(self, *values: object) -> None:
+        for registry in _SCOPES.targets(adding=True):
+            registry.add(*values)
+
+    def add_all(self, mapping: Mapping[str, object] | Iterable[object]) -> None:
+        for registry in _SCOPES.targets(adding=True):
+            registry.add_all(mapping)
+
+    def __contains__(self, value: object) -> bool:
+        return any(value in registry for registry in _SCOPES.targets())
+
+    def text(self, text: str) -> str:
+        for registry in _SCOPES.targets():
+            text = registry.text(text)
+        return text
+
+    def clear(self) -> None:
+        """Forget every value of the current scope (tests only)."""
+        for registry in _SCOPES.targets():
+            registry.clear()
+
+
+SECRETS = ScopedSecrets()
+
+
+@contextmanager
+def secret_scope() -> Iterator[SecretRegistry]:
+    """A scope for the secrets registered inside it (a job, a one-off command): they are
+    redacted within it and forgotten when it ends. A scope entered inside another one
+    starts with the outer scope's values (they are still secret in there)."""
+    outer = _SCOPES.current.get()
+    registry = SecretRegistry()
+    if outer is not None:
+        registry.add_all(list(outer._values))
+    token = _SCOPES.current.set(registry)
+    _SCOPES.open(registry, outer)
+    try:
+        yield registry
+    finally:
+        _SCOPES.close(registry)
+        _SCOPES.current.reset(token)
+        registry.clear()
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def in_current_scope(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """`fn`, run in a copy of the caller's context: give it as a thread's target (or to an
+    executor) so that the thread registers and redacts in the job's own scope."""
+    context = contextvars.copy_context()
+
+    @functools.wraps(fn)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        # A copy per call: one context cannot be entered by two threads at once.
+        return context.copy().run(fn, *args, **kwargs)
+
+    return run
 
 
 def is_secret_header(name: str) -> bool:
@@ -120,7 +236,7 @@ def is_secret_header(name: str) -> bool:
     return lowered in SECRET_HEADERS or bool(_SECRET_HEADER_WORDS.search(lowered))
 
 
-def redact_url(url: str, registry: SecretRegistry = SECRETS) -> str:
+def redact_url(url: str, registry: SecretRegistry | ScopedSecrets = SECRETS) -> str:
     """The URL with secret query values masked and userinfo dropped."""
     try:
         parts = urlsplit(str(url))
@@ -138,7 +254,8 @@ def redact_url(url: str, registry: SecretRegistry = SECRETS) -> str:
 
 
 def redact_headers(
-    headers: Mapping[str, str] | Iterable[tuple[str, str]], registry: SecretRegistry = SECRETS
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    registry: SecretRegistry | ScopedSecrets = SECRETS,
 ) -> dict[str, str]:
     """A copy of the headers with secret values masked."""
     items = headers.items() if isinstance(headers, Mapping) else headers
@@ -166,7 +283,7 @@ def _escape(match: re.Match[str]) -> str:
     return match.group().encode("unicode_escape").decode()
 
 
-def redact(text: str, registry: SecretRegistry = SECRETS) -> str:
+def redact(text: str, registry: SecretRegistry | ScopedSecrets = SECRETS) -> str:
     """Any message: URLs inside it are redacted, JSON string fields named like secrets
     (`"accessToken": "..."`, a login answer read before its token is registered) masked,
     then every known secret value is masked, and characters that no text column can store
@@ -176,7 +293,7 @@ def redact(text: str, registry: SecretRegistry = SECRETS) -> str:
     return _UNSTORABLE.sub(_escape, registry.text(text))
 
 
-def redact_data(value: Any, registry: SecretRegistry = SECRETS) -> Any:
+def redact_data(value: Any, registry: SecretRegistry | ScopedSecrets = SECRETS) -> Any:
     """Plain JSON data (a rejected record) with `redact()` applied to every string in it,
     keys included: its JSON text is redacted and read back (one pass in C each way, and no
     recursion however deep the record is nested)."""

@@ -21,6 +21,7 @@ back itself and ends the process, so the pod exits within its termination grace 
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import logging
 import os
@@ -38,7 +39,6 @@ from typing import Any
 
 from croniter import croniter
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from runner.clock import Clock, SystemClock
 from runner.db.tables import import_jobs, marketplace_integrations, suppliers
@@ -49,10 +49,12 @@ from runner.errors import (
     PermanentError,
     RetryLater,
     TransientError,
+    is_transient,
+    one_line,
 )
 from runner.handlers import Job, JobContext, get_handler, load_handlers
 from runner.queue import Outcome, Queue
-from runner.redact import redact
+from runner.redact import secret_scope
 from runner.spec.model import ScheduleSpec, SpecSet
 
 log = logging.getLogger("sync_runner.worker")
@@ -300,6 +302,8 @@ class _LeaseKeeper(threading.Thread):
         spec = worker.queue.spec
         self.interval = max(min(spec.heartbeat_seconds, spec.lease_seconds / 3), 0.05)
         self._expires = job.lease_expires_at
+        # Its log lines are redacted with the job's secrets: it runs in the job's context.
+        self._context = contextvars.copy_context()
 
     def stop_reason(self) -> str | None:
         return self.worker.stop.reason if self.worker.stop.is_set() else self.lost
@@ -309,6 +313,9 @@ class _LeaseKeeper(threading.Thread):
         self.join()
 
     def run(self) -> None:
+        self._context.run(self._keep)
+
+    def _keep(self) -> None:
         next_beat = time.monotonic() + self.interval
         while not self._done.wait(min(self.interval, 0.2)):
             worker = self.worker
@@ -327,7 +334,7 @@ class _LeaseKeeper(threading.Thread):
                 log.warning(
                     "job %s: heartbeat failed: %s",
                     self.job.id,
-                    _one_line(exc),
+                    one_line(exc),
                     extra={"event": "job.heartbeat_failed", "job_id": self.job.id},
                 )
                 if self._expires and self.worker.queue.clock.now() >= self._expires:
@@ -356,7 +363,7 @@ class _LeaseKeeper(threading.Thread):
             released = self.worker.queue.release(self.job, behind=self.worker.overran)
         except Exception as exc:
             released = False
-            log.error("job %s: could not hand the job back: %s", self.job.id, _one_line(exc))
+            log.error("job %s: could not hand the job back: %s", self.job.id, one_line(exc))
         log.warning(
             "job %s did not stop within %.0fs: %s; exiting now",
             self.job.id,
@@ -375,15 +382,6 @@ class _JobLog(logging.LoggerAdapter):
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         kwargs["extra"] = {**(self.extra or {}), **(kwargs.get("extra") or {})}
         return msg, kwargs
-
-
-def _one_line(exc: BaseException) -> str:
-    """The error's message on one line, redacted and capped (a database error without its
-    SQL statement and parameters)."""
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        exc = exc.orig
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return redact(text if len(text) <= 500 else text[:497] + "...")
 
 
 class Worker:
@@ -472,7 +470,13 @@ class Worker:
         return module.run_maintenance(self.engine, self.specs, self.clock)
 
     def process(self, job: Job, *, dry_run: bool = False) -> JobOutcome:
-        """Run a claimed job's handler under a lease keeper and record how it ended."""
+        """Run a claimed job's handler under a lease keeper and record how it ended, in the
+        job's own secret scope: the credentials it resolves are redacted in its logs, errors
+        and hooks, and forgotten once it has ended."""
+        with secret_scope():
+            return self._process(job, dry_run=dry_run)
+
+    def _process(self, job: Job, *, dry_run: bool) -> JobOutcome:
         started = time.monotonic()
         fields = {
             "job_id": job.id,
@@ -529,9 +533,7 @@ class Worker:
         except RetryLater as exc:
             until = getattr(exc, "until", None)
             result = getattr(exc, "result_data", None)
-            ok = queue.defer(
-                job, exc.delay_seconds, _one_line(exc), until=until, result_data=result
-            )
+            ok = queue.defer(job, exc.delay_seconds, one_line(exc), until=until, result_data=result)
             budget = getattr(exc, "budget", None)
             if ok and budget and until:
                 log.info(
@@ -541,28 +543,28 @@ class Worker:
                     until.strftime("%H:%M"),
                     extra={"event": "job.waiting", "job_id": job.id, "budget": budget},
                 )
-            return ("deferred" if ok else "lost"), _one_line(exc), result
+            return ("deferred" if ok else "lost"), one_line(exc), result
         except JobInterrupted as exc:
             ok = queue.release(job, behind=self.overran)
-            return ("released" if ok else "lost"), _one_line(exc), None
+            return ("released" if ok else "lost"), one_line(exc), None
         except JobFailed as exc:
             outcome = queue.fail(
                 job,
                 type_="JobFailed",
-                message=_one_line(exc),
+                message=one_line(exc),
                 transient=exc.transient,
                 result_data=exc.result_data,
                 details=exc.errors,
             )
-            return outcome, _one_line(exc), exc.result_data
+            return outcome, one_line(exc), exc.result_data
         except Exception as exc:
-            transient = isinstance(exc, (TransientError, OperationalError, InterfaceError))
+            transient = is_transient(exc)
             if not isinstance(exc, (TransientError, PermanentError)):
                 log.debug("job %s: %s", job.id, "".join(traceback.format_exception(exc)))
             outcome = queue.fail(
-                job, type_=type(exc).__name__, message=_one_line(exc), transient=transient
+                job, type_=type(exc).__name__, message=one_line(exc), transient=transient
             )
-            return outcome, _one_line(exc), None
+            return outcome, one_line(exc), None
         if ctx.dry_run:
             return "completed", None, result
         return ("completed" if queue.complete(job, result) else "lost"), None, result
@@ -619,5 +621,5 @@ class Worker:
             try:
                 callback(done)
             except Exception as exc:  # a hook must never break the run
-                log.warning("job-end hook failed: %s", _one_line(exc))
+                log.warning("job-end hook failed: %s", one_line(exc))
         return done

@@ -43,28 +43,35 @@ def cli_errors() -> Iterator[None]:
 
     A spec error lists every problem (exit 2); a lost database is exit 3; anything else
     unexpected propagates (exit 1 with a traceback: that is a bug to report).
+
+    The command runs in its own secret scope (`runner.redact.secret_scope`): what it
+    registers is redacted in its output and forgotten when it ends.
     """
     from sqlalchemy.exc import DBAPIError
 
     from runner.db.access import write_problem
     from runner.db.engine import describe_db_error
+    from runner.redact import secret_scope
 
-    try:
-        yield
-    except SpecError as exc:
-        for issue in exc.errors:
-            click.echo(str(issue), err=True)
-        raise fail(f"{exc}: fix them first (sync-runner validate)", ExitCode.BAD_INPUT) from None
-    except SyncRunnerError as exc:
-        raise fail(str(exc), exc.exit_code) from None
-    except (OperationalError, InterfaceError) as exc:
-        problem = write_problem(exc, "the configured URL")
-        raise fail(problem or describe_db_error(exc), ExitCode.DATABASE) from None
-    except DBAPIError as exc:  # read-only, or a privilege missing, after the start-up probe
-        problem = write_problem(exc, "the configured URL")
-        if problem is None:
-            raise
-        raise fail(problem, ExitCode.DATABASE) from None
+    with secret_scope():
+        try:
+            yield
+        except SpecError as exc:
+            for issue in exc.errors:
+                click.echo(str(issue), err=True)
+            raise fail(
+                f"{exc}: fix them first (sync-runner validate)", ExitCode.BAD_INPUT
+            ) from None
+        except SyncRunnerError as exc:
+            raise fail(str(exc), exc.exit_code) from None
+        except (OperationalError, InterfaceError) as exc:
+            problem = write_problem(exc, "the configured URL")
+            raise fail(problem or describe_db_error(exc), ExitCode.DATABASE) from None
+        except DBAPIError as exc:  # read-only, or a privilege missing, after the start-up probe
+            problem = write_problem(exc, "the configured URL")
+            if problem is None:
+                raise
+            raise fail(problem, ExitCode.DATABASE) from None
 
 
 def open_settings(

@@ -499,6 +499,14 @@ class SpecSet:
     marketplaces: dict[str, ConnectorSpec]
     mappings: dict[str, MappingSpec]
 
+    def connectors_of(self, kind: str) -> dict[str, ConnectorSpec]:
+        """The specs an account of `kind` ("supplier" or "marketplace") may name."""
+        return self.suppliers if kind == "supplier" else self.marketplaces
+
+    def spec_of(self, kind: str, name: str) -> ConnectorSpec | None:
+        """The `kind` spec named `name` (an account's spec), None if there is none."""
+        return self.connectors_of(kind).get(name)
+
     def connector(self, name: str) -> ConnectorSpec:
         if name in self.suppliers:
             return self.suppliers[name]
