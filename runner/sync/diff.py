@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from runner.db.write import json_safe
+from runner.jsonsafe import json_safe
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,8 @@ from runner.errors import (
     PermanentError,
     RetryLater,
     SyncRunnerError,
+    is_transient,
+    one_line,
 )
 from runner.progress import Progress
 from runner.spec.model import SpecSet
@@ -45,7 +47,6 @@ from runner.sync.context import SyncContext, SyncRequest
 from runner.sync.diff import DiffReport
 from runner.sync.plan import PlanError, StepPlan, plan_steps
 from runner.sync.results import AccountResult, JobResult, iso
-from runner.sync.shared import connector_spec, describe, is_transient
 from runner.sync.step import StepFailed, StepResultError, StepRun
 
 BATCH_ROWS = 5000  # rows per write statement
@@ -166,7 +167,7 @@ class _Job:
         ctx = self.ctx
         mode = "mock" if ctx.offline(account) else "live"
         result = AccountResult(account.name, account.spec_name, mode)
-        spec = connector_spec(ctx.specs, account)
+        spec = ctx.specs.spec_of(account.kind, account.spec_name)
         steps = spec.syncs.get(ctx.request.sync_type, ()) if spec is not None else ()
         skip = None  # a missing spec is a failure, below
         if not account.active:
@@ -256,7 +257,7 @@ class _Job:
         self, result: AccountResult, account: AccountRow, step: str | None, exc: Exception
     ) -> AccountResult:
         cause = exc.error if isinstance(exc, StepResultError) else exc
-        error = describe(cause)
+        error = one_line(cause)
         result.status, result.error, result.failed_step = "failed", error, step
         result.transient = is_transient(cause)
         if step is not None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.db.write import WriteCounts
+from runner.redact import in_current_scope
 
 PREFETCH_PAGES = 6  # pages fetched ahead of the step (while it waits for the database)
 
@@ -41,7 +42,9 @@ class Prefetch:
         self._source = source
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._produce, name="sync-fetch", daemon=True)
+        self._thread = threading.Thread(
+            target=in_current_scope(self._produce), name="sync-fetch", daemon=True
+        )
 
     def _produce(self) -> None:
         try:
@@ -95,7 +98,9 @@ class Writer:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         if background:
-            self._thread = threading.Thread(target=self._run, name="sync-write", daemon=True)
+            self._thread = threading.Thread(
+                target=in_current_scope(self._run), name="sync-write", daemon=True
+            )
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:

@@ -7,12 +7,27 @@ a resumed job carries the finished parts over as they were saved.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from runner.db.write import WriteCounts
-from runner.sync.shared import sum_counts
+
+COUNT_KEYS = ("fetched", "inserted", "updated", "unchanged", "unmatched", "duplicates")
+COUNT_KEYS += ("rejected", "defaulted", "requests")
+
+
+def sum_counts(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The counts (COUNT_KEYS) and seconds of `parts`, added up."""
+    totals: dict[str, Any] = dict.fromkeys(COUNT_KEYS, 0)
+    seconds = 0.0
+    for part in parts:
+        for key in COUNT_KEYS:
+            totals[key] += part.get(key, 0) or 0
+        seconds += part.get("seconds", 0) or 0
+    totals["seconds"] = round(seconds, 3)
+    return totals
 
 
 def iso(when: datetime) -> str:

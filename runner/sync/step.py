@@ -28,10 +28,9 @@ from runner.sync.context import SyncContext
 from runner.sync.delist import DelistResult, delist_missing, load_listed
 from runner.sync.pipeline import Prefetch, Writer
 from runner.sync.plan import StepPlan
-from runner.sync.results import StepResult
+from runner.sync.results import COUNT_KEYS, StepResult
 from runner.sync.seen import confirm_listing, record_listing, tracks_seen
 from runner.sync.select import known_keys
-from runner.sync.shared import COUNT_KEYS
 from runner.sync.since import ChangedSince
 from runner.sync.sinks import SourceFilter, build_sink
 
