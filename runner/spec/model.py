@@ -459,12 +459,15 @@ class WebhookSpec:
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """Enqueue `sync_type` on a cron schedule, one job per active supplier or integration."""
+    """Enqueue `sync_type` one job per active supplier or integration: on a `cron`
+    schedule, or `after` each successful job of another sync type (for the same user; a
+    push chained after a supplier sync). Exactly one of the two is set."""
 
     name: str
     sync_type: str
-    cron: str
+    cron: str | None = None
     priority: int = 0
+    after: str | None = None
 
 
 @dataclass(frozen=True)

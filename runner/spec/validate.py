@@ -439,15 +439,37 @@ class _Checker:
                 path = ("schedules", index)
                 if not self.clean(doc, path):
                     continue
-                self.cron(doc, (*path, "cron"), schedule["cron"])
-                if self.sync_types_readable:
-                    self.reference(
-                        doc,
-                        (*path, "sync_type"),
-                        schedule["sync_type"],
-                        self.sync_types,
-                        "sync type",
-                    )
+                self.schedule(doc, path, schedule)
+
+    def schedule(self, doc: Document, path: PathTuple, schedule: dict[str, Any]) -> None:
+        """A schedule runs on a `cron` expression or `after` a sync type (then it chains a
+        push after a supplier sync): exactly one of the two."""
+        if ("cron" in schedule) == ("after" in schedule):
+            self.add(doc, path, "a schedule needs exactly one of 'cron' or 'after'")
+        if "cron" in schedule:
+            self.cron(doc, (*path, "cron"), schedule["cron"])
+        if not self.sync_types_readable:
+            return
+        known = self.reference(
+            doc, (*path, "sync_type"), schedule["sync_type"], self.sync_types, "sync type"
+        )
+        if "after" not in schedule:
+            return
+        if known and not self.sync_types[schedule["sync_type"]].get("push"):
+            self.add(
+                doc,
+                (*path, "sync_type"),
+                f"sync type '{schedule['sync_type']}' is not a push: only a push can run "
+                "'after' another sync type",
+            )
+        after = schedule["after"]
+        known = self.reference(doc, (*path, "after"), after, self.sync_types, "sync type")
+        if known and self.sync_types[after].get("source") != "supplier":
+            self.add(
+                doc,
+                (*path, "after"),
+                f"'after' must name a supplier sync type; '{after}' is not one",
+            )
 
     def cron(self, doc: Document, path: PathTuple, expression: str) -> None:
         from croniter import croniter  # only here: validate must stay quick to import
