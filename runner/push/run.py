@@ -35,6 +35,7 @@ from runner.push.links import (
     unlinked_count,
     unlinked_products,
 )
+from runner.push.location import needs_location, shop_location, store_location
 from runner.push.mock import MockShop, mock_listings
 from runner.push.safety import incomplete_suppliers, zeroing_refusal
 from runner.push.values import NoValue, pushed_hash, value_of
@@ -212,7 +213,7 @@ class _Push:
         except Exception as exc:  # a missing secret: this integration fails, the others go on
             return self._failed(result, account, exc)
         try:
-            items = self._changes(account, spec, connector, result)
+            items = self._changes(account, spec, write, connector, result)
             if result["status"] == "refused":
                 return result
             self._send(account, write, connector, items, result)
@@ -239,6 +240,7 @@ class _Push:
         self,
         account: AccountRow,
         spec: ConnectorSpec,
+        write: WriteSpec,
         connector: Connector | MockShop,
         result: dict[str, Any],
     ) -> list[PushItem]:
@@ -273,9 +275,20 @@ class _Push:
             refused = incomplete_suppliers(self.engine, user_id, {r["supplier_id"] for r in rows})
             result["refused_suppliers"] = refused
         field_name = "stock_quantity" if self.kind == "stock" else "price"
-        # A shop with one stock location names it once, in the integration's settings.
+        # The stock location: the link's, else the integration's `location_id` setting,
+        # else the shop's one active location, read once and stored on the links.
         location = account.settings.get("location_id")
         location = None if location is None else str(location)
+        if (
+            location is None
+            and needs_location(write)
+            and not isinstance(connector, MockShop)
+            and any(row.get("location_id") is None for row in rows)
+        ):
+            location = shop_location(connector, spec, account)
+            result["location_id"] = location
+            if not self.request.dry_run:
+                store_location(self.engine, user_id, account.id, location)
         items: list[PushItem] = []
         rejects: list[dict[str, Any]] = []
         for row in rows:

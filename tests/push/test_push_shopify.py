@@ -5,12 +5,14 @@ fewest requests the REST API allows), only what changed, per-item errors as reje
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from runner.config import load_specs
-from runner.db.tables import sync_rejects
+from runner.db.tables import marketplace_integrations, sync_rejects
+from runner.errors import JobFailed
+from runner.push.links import list_links
 from runner.push.run import PushRequest, run_push
-from tests.fakes.shopify import LOCATION, ShopifyServer
+from tests.fakes.shopify import LOCATION, ShopifyServer, location
 from tests.push.support import SUPPLIER, USER, add_integration, seed, set_stock
 
 SHOP = "shopify-1"
@@ -99,3 +101,39 @@ def test_prices_go_to_each_variant(engine, shop, linked):
     assert variant["price"] == "9.99"
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(sync_rejects)).scalar_one() == 0
+
+
+def _without_location_setting(engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(marketplace_integrations)
+            .where(marketplace_integrations.c.id == SHOP)
+            .values(settings={"rate_limit": {"requests": 100, "per": "second"}})
+        )
+
+
+def test_without_a_setting_the_shops_one_active_location_is_read_once(engine, shop, linked):
+    _without_location_setting(engine)
+    shop.locations.append(location(LOCATION + 1, "Closed store", active=False))
+    first = push(engine)
+    assert (first["accepted"], first["location_id"]) == (N, str(LOCATION))
+    assert shop.location_reads == 1 and all(u["location_id"] == LOCATION for u in shop.updates)
+    assert {link["location_id"] for link in list_links(engine, USER, SHOP)} == {str(LOCATION)}
+    set_stock(engine, [4, 5])
+    shop.updates = []
+    second = push(engine)
+    assert (second["accepted"], shop.location_reads) == (2, 1)  # stored: not read again
+    assert [u["location_id"] for u in shop.updates] == [LOCATION, LOCATION]
+
+
+def test_several_active_locations_without_a_setting_fail_naming_the_setting(engine, shop, linked):
+    _without_location_setting(engine)
+    shop.locations.append(location(LOCATION + 1, "Second warehouse"))
+    with pytest.raises(JobFailed) as failed:
+        push(engine)
+    result = failed.value.result_data["accounts"][SHOP]
+    assert result["status"] == "failed" and shop.writes == 0
+    error = result["error"]
+    assert "\n" not in error and "2 active locations" in error
+    assert f"sync-runner accounts set {SHOP} --setting location_id=" in error
+    assert {link["location_id"] for link in list_links(engine, USER, SHOP)} == {None}
