@@ -30,13 +30,16 @@ from runner.push.links import (
     REMOTE_IDS,
     linked_products,
     mark_pushed,
+    mark_sending,
     match_by_sku,
     remote_ids,
+    settle,
     unlinked_count,
     unlinked_products,
 )
 from runner.push.location import needs_location, shop_location, store_location
 from runner.push.mock import MockShop, mock_listings
+from runner.push.reconcile import read_back
 from runner.push.safety import incomplete_suppliers, zeroing_refusal
 from runner.push.values import NoValue, pushed_hash, value_of
 from runner.spec.model import ConnectorSpec, SpecSet, SyncTypeSpec, WriteSpec
@@ -192,6 +195,8 @@ class _Push:
             "refused_suppliers": {},
             "items": [],
             "items_omitted": 0,
+            "in_doubt": 0,  # links a killed push left with an intent and no commit
+            "read_back": 0,  # of those, read back from the shop
             **dict.fromkeys(COUNTS, 0),
         }
         spec = self.specs.marketplaces.get(account.spec_name)
@@ -289,14 +294,18 @@ class _Push:
             result["location_id"] = location
             if not self.request.dry_run:
                 store_location(self.engine, user_id, account.id, location)
+        links = []
+        for row in rows:
+            link = {name: row.get(name) for name in REMOTE_IDS}
+            link["location_id"] = link["location_id"] or location
+            links.append(link)
+        self._reconcile(account, write, connector, rows, links, result)
         items: list[PushItem] = []
         rejects: list[dict[str, Any]] = []
-        for row in rows:
+        for row, link in zip(rows, links, strict=True):
             if row["supplier_id"] in refused:
                 result["refused"] += 1
                 continue
-            link = {name: row.get(name) for name in REMOTE_IDS}
-            link["location_id"] = link["location_id"] or location
             try:
                 value = value_of(self.kind, row, self.sync_type.price_rule)
             except NoValue as exc:
@@ -331,6 +340,45 @@ class _Push:
                 result.update(status="refused", reason=why, refused=result["refused"] + len(items))
                 self._record_refusal(account, why)
         return items
+
+    def _reconcile(
+        self,
+        account: AccountRow,
+        write: WriteSpec,
+        connector: Connector | MockShop,
+        rows: list[dict[str, Any]],
+        links: list[dict[str, Any]],
+        result: dict[str, Any],
+    ) -> None:
+        """Settle the links a killed push left in doubt (an intent, no commit): read the
+        shop's values back and take them as pushed, so that only what the shop does not
+        have is sent. Without a `readback` (or offline) they are simply sent again."""
+        sending = f"{self.kind}_sending"
+        doubt = [i for i, row in enumerate(rows) if row.get(sending) is not None]
+        result["in_doubt"] = len(doubt)
+        if not doubt:
+            return
+        values: list[Any] = [None] * len(doubt)
+        if write.readback is not None and not isinstance(connector, MockShop):
+            values = read_back(connector, write.readback, self.kind, [links[i] for i in doubt])
+        settled: list[tuple[str, str, str | None]] = []
+        for i, value in zip(doubt, values, strict=True):
+            row = rows[i]
+            digest = None if value is None else pushed_hash(self.kind, value, links[i])
+            if digest is not None:
+                row[f"{self.kind}_hash"] = digest  # what the shop has: sent only if it differs
+                result["read_back"] += 1
+            settled.append((row["supplier_id"], row["external_id"], digest))
+        log.info(
+            "%s: %d link(s) left in doubt by an interrupted %s; %d read back from the shop",
+            account.label,
+            len(doubt),
+            self.request.sync_type,
+            result["read_back"],
+        )
+        if not self.request.dry_run:
+            with self.engine.begin() as conn:
+                settle(conn, self.request.user_id, account.id, self.kind, settled)
 
     def _record_refusal(self, account: AccountRow, why: str) -> None:
         log.warning("%s: %s refused: %s", account.label, self.request.sync_type, why)
@@ -367,6 +415,15 @@ class _Push:
                 for item in batch:
                     self._list(item, result)
                 continue
+            keys = [(item.supplier_id, item.external_id) for item in batch]
+            with self.engine.begin() as conn:  # the intent, durable before the request
+                mark_sending(
+                    conn,
+                    self.request.user_id,
+                    account.id,
+                    self.kind,
+                    [(*key, item.hash) for key, item in zip(keys, batch, strict=True)],
+                )
             answers = self._request(write, connector, batch, bodies)
             accepted: list[tuple[str, str, str]] = []
             rejects: list[dict[str, Any]] = []
@@ -378,6 +435,12 @@ class _Push:
             now = self.clock.now()
             with self.engine.begin() as conn:
                 mark_pushed(conn, self.request.user_id, account.id, self.kind, accepted, now)
+                refused = [
+                    (item.supplier_id, item.external_id, None)
+                    for item, answer in zip(batch, answers, strict=True)
+                    if answer is not None
+                ]
+                mark_sending(conn, self.request.user_id, account.id, self.kind, refused)
                 insert_rejects(conn, rejects)
             result["sent"] += len(batch)
             result["accepted"] += len(accepted)

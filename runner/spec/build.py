@@ -30,6 +30,7 @@ from runner.spec.model import (
     PriceRuleSpec,
     QueueSpec,
     RateLimitSpec,
+    ReadbackSpec,
     ResponseSpec,
     RetentionSpec,
     RetrySpec,
@@ -246,7 +247,7 @@ def build_connector(
         timeouts=TimeoutSpec(**(data.get("timeouts") or {})),
         response=build_response(data.get("response") or {}),
         check=CheckSpec(**data["check"]) if data.get("check") else None,
-        writes={n: WriteSpec(name=n, **w) for n, w in (data.get("writes") or {}).items()},
+        writes={n: _write(n, w) for n, w in (data.get("writes") or {}).items()},
         match=MatchSpec(**data["match"]) if data.get("match") else None,
         pushes={t: p["write"] for t, p in (data.get("pushes") or {}).items()},
         source_file=file,
@@ -314,4 +315,12 @@ def build_mapping(data: dict[str, Any], file: str = "", stem: str = "") -> Mappi
         fields=tuple(build_field(n, f) for n, f in data["fields"].items()),
         mock=build_mock(data["mock"]) if data.get("mock") else None,
         source_file=file,
+    )
+
+
+def _write(name: str, data: dict[str, Any]) -> WriteSpec:
+    readback = data.get("readback")
+    return WriteSpec(
+        name=name,
+        **{**data, "readback": ReadbackSpec(**readback) if readback else None},
     )

@@ -239,6 +239,23 @@ class CheckSpec:
 
 
 @dataclass(frozen=True)
+class ReadbackSpec:
+    """How a push reads back the values a write set, for links left in doubt by a process
+    that died between a request and its commit (runner.push.reconcile): a lookup
+    `operation` fed the links' `ids` field; in each record (or each entry of its `each`
+    list), `key` equals the link's `key_of` field (default: `ids`), `value` is the shop's
+    value and, when set, `location` must equal the link's location."""
+
+    operation: str
+    ids: str = "remote_product_id"
+    key: str = "id"
+    value: str = "value"
+    key_of: str | None = None
+    each: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True)
 class WriteSpec:
     """A marketplace write (runner/push): `batch_size` items a request; with more than one,
     the body is `{wrap: [items]}` and the answer's `results` list holds one entry per item,
@@ -258,6 +275,7 @@ class WriteSpec:
     error_message: str = "error.message"
     budget: str | None = None
     ids_as: Literal["string", "integer"] = "string"  # how the link's remote ids are sent
+    readback: ReadbackSpec | None = None
 
 
 @dataclass(frozen=True)

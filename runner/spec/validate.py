@@ -712,6 +712,13 @@ class _Checker:
                 self.reference(doc, (*path, "budget"), write["budget"], budgets, "budget")
             if write.get("batch_size", 1) > 1 and "{link." in write["path"]:
                 self.add(doc, (*path, "path"), "a batch write's path cannot name one item's ids")
+            readback = write.get("readback")
+            if isinstance(readback, dict):
+                here = (*path, "readback", "operation")
+                if self.reference(doc, here, readback["operation"], operations, "operation"):
+                    op = operations[readback["operation"]]
+                    if not (isinstance(op, dict) and isinstance(op.get("lookup"), dict)):
+                        self.add(doc, here, "a readback operation needs a `lookup` (id_param)")
         pushes = data.get("pushes") if isinstance(data.get("pushes"), dict) else {}
         for sync_type, push in pushes.items():
             path = ("pushes", sync_type)

@@ -19,6 +19,9 @@
   item in `untracked`; `PUT .../variants/{id}.json` `{"variant": {id, price}}` ->
   `{"variant": {...}}`, 404 for an unknown variant, 422 `{"errors":{"price":["must be a
   number"]}}`. `writes` counts the write requests served, `updates` lists each one applied.
+- `GET .../inventory_levels.json?inventory_item_ids=` (at most 50) `&location_ids=` ->
+  `{"inventory_levels": [{inventory_item_id, location_id, available}]}`; `products.json`
+  takes `ids` (comma ids).
 - `GET .../locations.json` -> `{"locations": [{id, name, active, legacy, ...}]}`, every
   location, active or not (`locations`: by default the one active `LOCATION`); a stock
   level set at a location that is not active answers 404 as an unknown one.
@@ -159,6 +162,8 @@ class ShopifyServer(FakeServer):
         root = f"/admin/api/{VERSION}"
         if request.path == f"{root}/products.json" and request.method == "GET":
             return self._products(request, headers)
+        if request.path == f"{root}/inventory_levels.json" and request.method == "GET":
+            return self._levels(request, headers)
         if request.path == f"{root}/locations.json" and request.method == "GET":
             self.location_reads += 1
             return Reply(200, {"locations": self.locations}, headers)
@@ -247,7 +252,30 @@ class ShopifyServer(FakeServer):
         products = sorted(
             (p for p in self.products.values() if p["id"] > after), key=lambda p: p["id"]
         )
+        if query.get("ids"):
+            wanted = {int(i) for i in query["ids"].split(",") if i.strip().isdigit()}
+            products = [p for p in products if p["id"] in wanted]
         return self._page("products", products, limit, query.get("fields"), {}, headers)
+
+    def _levels(self, request: Request, headers: dict[str, str]) -> Reply:
+        """`inventory_item_ids` (at most 50) and/or `location_ids`, one of them required."""
+        query = dict(request.query)
+        items = [int(i) for i in query.get("inventory_item_ids", "").split(",") if i.isdigit()]
+        places = [int(i) for i in query.get("location_ids", "").split(",") if i.isdigit()]
+        if not items and not places:
+            return Reply(
+                422,
+                {"errors": {"base": ["inventory_item_ids or location_ids is required"]}},
+                headers,
+            )
+        if len(items) > 50:
+            return Reply(422, {"errors": {"inventory_item_ids": ["is too long"]}}, headers)
+        levels = [
+            {"inventory_item_id": item, "location_id": LOCATION, "available": available}
+            for item, available in sorted(self.levels.items())
+            if (not items or item in items) and (not places or LOCATION in places)
+        ]
+        return Reply(200, {"inventory_levels": levels}, headers)
 
     def _set_level(self, body: dict, headers: dict[str, str]) -> Reply:
         self.writes += 1

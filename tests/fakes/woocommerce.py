@@ -16,7 +16,8 @@
   such URL answers the theme's HTML 404 page (the API lives at `/?rest_route=/wc/v3/...`).
 - `GET /wp-json/wc/v3/orders/{id}` or 404 `woocommerce_rest_shop_order_invalid_id`.
 - Products (pushes): `add_products` stocks the store; `GET /wp-json/wc/v3/products` pages
-  them like orders (oldest id first; `_fields` keeps only the named fields, `sku` filters);
+  them like orders (oldest id first; `_fields` keeps only the named fields, `sku` and
+  `include` (comma ids) filter);
   `POST /wp-json/wc/v3/products/batch` takes `update: [{id, ...}]`, at most 100 items (more:
   413 `rest_request_entity_too_large`, as WordPress answers),
   answers `{"update": [...]}` with one entry per item, in order: the updated product, or
@@ -97,6 +98,12 @@ class WooCommerceServer(FakeServer):
         self.refuses: set[int] = set()  # product ids whose updates fail validation
         self.batches = 0  # product batch requests served
         self.updates: list[dict] = []  # every item a batch applied, in arrival order
+        self.product_reads = 0  # GET products requests served
+        # Called with the batch number (1, 2, ...) as a batch arrives (`before_batch`; a
+        # Reply it returns is the answer, nothing applied) and once it is applied, before
+        # the answer leaves (`after_batch`): tests block there.
+        self.before_batch: Any = None
+        self.after_batch: Any = None
 
     @property
     def base_url(self) -> str:
@@ -217,6 +224,10 @@ class WooCommerceServer(FakeServer):
         products = sorted(self.products.values(), key=lambda p: p["id"])
         if query.get("sku"):
             products = [p for p in products if p.get("sku") == query["sku"]]
+        if query.get("include"):
+            wanted = {int(i) for i in query["include"].split(",") if i.strip().isdigit()}
+            products = [p for p in products if p["id"] in wanted]
+        self.product_reads += 1
         total = len(products)
         pages = (total + per_page - 1) // per_page
         chosen = products[(page - 1) * per_page : page * per_page]
@@ -238,6 +249,11 @@ class WooCommerceServer(FakeServer):
                 f"Unable to accept more than {BATCH_LIMIT} items for this request.",
             )
         self.batches += 1
+        number = self.batches
+        if self.before_batch is not None:
+            reply = self.before_batch(number)
+            if reply is not None:  # the request ends there, nothing applied
+                return reply
         answers = []
         for item in items:
             product = self.products.get(int(item.get("id") or 0))
@@ -269,6 +285,8 @@ class WooCommerceServer(FakeServer):
             product.update({k: v for k, v in item.items() if k != "id"})
             self.updates.append(dict(item))
             answers.append(dict(product))
+        if self.after_batch is not None:
+            self.after_batch(number)
         return Reply(200, {"update": answers})
 
     def _invalid(self, item: dict, product_id: int) -> str | None:
