@@ -4,7 +4,7 @@ sends, and marked once the marketplace accepted a value."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,10 +22,11 @@ from sqlalchemy import (
     update,
 )
 
+from runner.connector import Connector
 from runner.db.engine import read_only
 from runner.db.tables import imported_products, listing_links
 from runner.paths import get_path
-from runner.spec.model import MatchSpec
+from runner.spec.model import MatchSpec, VariationsSpec
 
 # What a push computes its values from.
 _VALUES = (
@@ -113,7 +114,10 @@ def remote_ids(records: Iterable[Any], match: MatchSpec) -> dict[str, list[dict[
             for entry in (get_path(record, match.each) or ())
             if isinstance(entry, dict)
         ]
+    variations = match.variations
     for record in records:
+        if variations is not None and _has_variations(record, variations):
+            continue  # its variations are the listings (`add_variations`)
         sku = get_path(record, match.sku)
         if sku is None or not str(sku).strip():
             continue
@@ -126,6 +130,47 @@ def remote_ids(records: Iterable[Any], match: MatchSpec) -> dict[str, list[dict[
             continue
         by_sku.setdefault(str(sku).strip(), []).append(ids)
     return by_sku
+
+
+def _has_variations(record: Any, variations: VariationsSpec) -> bool:
+    return str(get_path(record, variations.when_field)) == variations.when_value
+
+
+def add_variations(
+    listings: dict[str, list[dict[str, str | None]]],
+    connector: Connector,
+    match: MatchSpec,
+    records: Iterable[Any],
+    checkpoint: Callable[[], None],
+) -> int:
+    """Add to `listings` the variations of every record that has them (WooCommerce's
+    variable products), one lookup of the spec's `variations` operation per product (its
+    pages followed); each variation is linked to its product and to itself. Returns the
+    variations read."""
+    variations = match.variations
+    assert variations is not None
+    count = 0
+    for record in records:
+        parent = get_path(record, match.product_id)
+        if parent is None or not _has_variations(record, variations):
+            continue
+        for page in connector.lookup(variations.operation, [str(parent)]):
+            checkpoint()
+            for entry in page.records:
+                sku = get_path(entry, variations.sku)
+                variant = get_path(entry, variations.variant_id)
+                if sku is None or not str(sku).strip() or variant is None:
+                    continue
+                count += 1
+                listings.setdefault(str(sku).strip(), []).append(
+                    {
+                        "remote_product_id": str(parent),
+                        "remote_variant_id": str(variant),
+                        "inventory_item_id": None,
+                        "location_id": None,
+                    }
+                )
+    return count
 
 
 def match_by_sku(

@@ -4,9 +4,12 @@ user, sending only what changed since the marketplace last accepted it.
 Per integration: link the products not linked yet (the spec's `match`, by SKU); read every
 link with its product; keep those whose value's hash differs from the one last accepted;
 refuse what safety forbids (`runner.push.safety`); send the rest in batches of the write's
-`batch_size`, each request spending the write's budget. After each answer, in one
-transaction, the accepted items' hashes are stored and the failed ones become
-`sync_rejects`: a retried or resumed push sends only what the marketplace has not accepted.
+`batch_size` (a variation's link goes by the push's `variant_write`, batched per product),
+each request spending the write's budget. Before each request its intent (the hashes it
+sends) is committed; after each answer, in one transaction, the accepted items' hashes are
+stored, the intent cleared, and the failed ones become `sync_rejects`: a retried or resumed
+push sends only what the marketplace has not accepted, and links a killed push left in
+doubt are read back from the shop first (`runner.push.reconcile`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from runner.http.client import HttpStatusError
 from runner.paths import get_path
 from runner.push.links import (
     REMOTE_IDS,
+    add_variations,
     linked_products,
     mark_pushed,
     mark_sending,
@@ -210,7 +214,8 @@ class _Push:
             result.update(status="skipped", reason=skip)
             return result
         assert spec is not None and write_name is not None
-        write = spec.writes[write_name]
+        variant_name = spec.variant_pushes.get(self.request.sync_type)
+        writes = Writes(spec.writes[write_name], spec.writes.get(variant_name or ""))
         offline = self.request.offline or account.mode == "mock"
         result["mode"] = "mock" if offline else "live"
         try:
@@ -218,10 +223,10 @@ class _Push:
         except Exception as exc:  # a missing secret: this integration fails, the others go on
             return self._failed(result, account, exc)
         try:
-            items = self._changes(account, spec, write, connector, result)
+            items = self._changes(account, spec, writes, connector, result)
             if result["status"] == "refused":
                 return result
-            self._send(account, write, connector, items, result)
+            self._send(account, writes, connector, items, result)
         except (RetryLater, JobInterrupted):
             raise
         except Exception as exc:
@@ -245,7 +250,7 @@ class _Push:
         self,
         account: AccountRow,
         spec: ConnectorSpec,
-        write: WriteSpec,
+        writes: Writes,
         connector: Connector | MockShop,
         result: dict[str, Any],
     ) -> list[PushItem]:
@@ -255,13 +260,17 @@ class _Push:
         extra: list[dict[str, Any]] = []
         if spec.match is not None and unlinked_count(self.engine, user_id, account.id):
             if isinstance(connector, MockShop):
-                listings = mock_listings(unlinked_products(self.engine, user_id, account.id))
+                listings = mock_listings(
+                    unlinked_products(self.engine, user_id, account.id), spec.match
+                )
             else:
                 records: list[Any] = []
                 for page in connector.list(spec.match.operation):
                     self.checkpoint()
                     records.extend(page.records)
                 listings = remote_ids(records, spec.match)
+                if spec.match.variations is not None:
+                    add_variations(listings, connector, spec.match, records, self.checkpoint)
             matched, rows = match_by_sku(
                 self.engine,
                 user_id,
@@ -286,7 +295,7 @@ class _Push:
         location = None if location is None else str(location)
         if (
             location is None
-            and needs_location(write)
+            and any(needs_location(write) for write in writes)
             and not isinstance(connector, MockShop)
             and any(row.get("location_id") is None for row in rows)
         ):
@@ -299,7 +308,7 @@ class _Push:
             link = {name: row.get(name) for name in REMOTE_IDS}
             link["location_id"] = link["location_id"] or location
             links.append(link)
-        self._reconcile(account, write, connector, rows, links, result)
+        self._reconcile(account, writes, connector, rows, links, result)
         items: list[PushItem] = []
         rejects: list[dict[str, Any]] = []
         for row, link in zip(rows, links, strict=True):
@@ -344,7 +353,7 @@ class _Push:
     def _reconcile(
         self,
         account: AccountRow,
-        write: WriteSpec,
+        writes: Writes,
         connector: Connector | MockShop,
         rows: list[dict[str, Any]],
         links: list[dict[str, Any]],
@@ -358,11 +367,15 @@ class _Push:
         result["in_doubt"] = len(doubt)
         if not doubt:
             return
-        values: list[Any] = [None] * len(doubt)
-        if write.readback is not None and not isinstance(connector, MockShop):
-            values = read_back(connector, write.readback, self.kind, [links[i] for i in doubt])
+        values: dict[int, Any] = {}
+        for write in writes:
+            mine = [i for i in doubt if writes.for_link(links[i]) is write]
+            if mine and write.readback is not None and not isinstance(connector, MockShop):
+                found = read_back(connector, write.readback, self.kind, [links[i] for i in mine])
+                values.update(zip(mine, found, strict=True))
         settled: list[tuple[str, str, str | None]] = []
-        for i, value in zip(doubt, values, strict=True):
+        for i in doubt:
+            value = values.get(i)
             row = rows[i]
             digest = None if value is None else pushed_hash(self.kind, value, links[i])
             if digest is not None:
@@ -402,12 +415,12 @@ class _Push:
     def _send(
         self,
         account: AccountRow,
-        write: WriteSpec,
+        writes: Writes,
         connector: Connector | MockShop,
         items: list[PushItem],
         result: dict[str, Any],
     ) -> None:
-        for batch in _chunks(items, write.batch_size):
+        for write, batch in _batches(writes, items):
             self.checkpoint()
             bodies = [_item_body(write, item) for item in batch]
             batch = [_with_body(item, body) for item, body in zip(batch, bodies, strict=True)]
@@ -463,7 +476,7 @@ class _Push:
         bodies: list[dict],
     ) -> list[str | None]:
         """Send one batch; per item, None when the marketplace accepted it, else why not."""
-        path = _PATH_FIELD.sub(lambda m: str(batch[0].link.get(m.group(1)) or ""), write.path)
+        path = _path(write, batch[0])
         if write.batch_size > 1:
             body: Any = {write.wrap: bodies} if write.wrap else bodies
         else:
@@ -529,9 +542,42 @@ def _totals(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _chunks(items: list[PushItem], size: int) -> Iterator[list[PushItem]]:
-    for start in range(0, len(items), max(1, size)):
-        yield items[start : start + size]
+@dataclass(frozen=True)
+class Writes:
+    """The writes of one push: `main` for every link, or `variant` (when the spec declares
+    one) for the links to a variation (WooCommerce's variations batch)."""
+
+    main: WriteSpec
+    variant: WriteSpec | None = None
+
+    def for_link(self, link: Mapping[str, Any]) -> WriteSpec:
+        if self.variant is not None and link.get("remote_variant_id") is not None:
+            return self.variant
+        return self.main
+
+    def __iter__(self) -> Iterator[WriteSpec]:
+        yield self.main
+        if self.variant is not None:
+            yield self.variant
+
+
+def _batches(writes: Writes, items: list[PushItem]) -> Iterator[tuple[WriteSpec, list[PushItem]]]:
+    """The items in requests: grouped by write and by the request path (a variations batch
+    holds one product's), in key order within a group, `batch_size` at a time."""
+    groups: dict[tuple[str, str], list[PushItem]] = {}
+    for item in items:
+        write = writes.for_link(item.link)
+        groups.setdefault((write.name, _path(write, item)), []).append(item)
+    by_name = {write.name: write for write in writes}
+    for (name, _), group in groups.items():
+        size = max(1, by_name[name].batch_size)
+        for start in range(0, len(group), size):
+            yield by_name[name], group[start : start + size]
+
+
+def _path(write: WriteSpec, item: PushItem) -> str:
+    """The write's path with the item's link ids filled in."""
+    return _PATH_FIELD.sub(lambda m: str(item.link.get(m.group(1)) or ""), write.path)
 
 
 def _item_body(write: WriteSpec, item: PushItem) -> dict[str, Any]:

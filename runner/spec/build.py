@@ -42,6 +42,7 @@ from runner.spec.model import (
     StepSpec,
     SyncTypeSpec,
     TimeoutSpec,
+    VariationsSpec,
     WebhookSpec,
     WriteSpec,
 )
@@ -248,8 +249,13 @@ def build_connector(
         response=build_response(data.get("response") or {}),
         check=CheckSpec(**data["check"]) if data.get("check") else None,
         writes={n: _write(n, w) for n, w in (data.get("writes") or {}).items()},
-        match=MatchSpec(**data["match"]) if data.get("match") else None,
+        match=_match(data["match"]) if data.get("match") else None,
         pushes={t: p["write"] for t, p in (data.get("pushes") or {}).items()},
+        variant_pushes={
+            t: p["variant_write"]
+            for t, p in (data.get("pushes") or {}).items()
+            if p.get("variant_write")
+        },
         source_file=file,
     )
 
@@ -324,3 +330,8 @@ def _write(name: str, data: dict[str, Any]) -> WriteSpec:
         name=name,
         **{**data, "readback": ReadbackSpec(**readback) if readback else None},
     )
+
+
+def _match(data: dict[str, Any]) -> MatchSpec:
+    variations = data.get("variations")
+    return MatchSpec(**{**data, "variations": VariationsSpec(**variations) if variations else None})

@@ -291,6 +291,21 @@ class MatchSpec:
     variant_id: str | None = None
     inventory_item_id: str | None = None
     location_id: str | None = None
+    variations: VariationsSpec | None = None
+
+
+@dataclass(frozen=True)
+class VariationsSpec:
+    """Listings nested under some records (WooCommerce variable products): for each record
+    whose `when_field` equals `when_value`, a lookup `operation` fed the record's id lists
+    its variations; each is a listing of its own (`sku`; `variant_id` read into the link's
+    remote_variant_id, the record's id as remote_product_id). The record itself is not."""
+
+    operation: str
+    when_field: str = "type"
+    when_value: str = "variable"
+    sku: str = "sku"
+    variant_id: str = "id"
 
 
 @dataclass(frozen=True)
@@ -313,6 +328,8 @@ class ConnectorSpec:
     writes: dict[str, WriteSpec] = field(default_factory=dict)
     match: MatchSpec | None = None
     pushes: dict[str, str] = field(default_factory=dict)  # push sync type -> write name
+    # push sync type -> the write for links to a variation (remote_variant_id set), if any
+    variant_pushes: dict[str, str] = field(default_factory=dict)
     source_file: str = ""
 
 

@@ -702,6 +702,15 @@ class _Checker:
         match = data.get("match")
         if isinstance(match, dict) and self.clean(doc, ("match",)):
             self.reference(doc, ("match", "operation"), match["operation"], operations, "operation")
+            variations = match.get("variations")
+            if isinstance(variations, dict):
+                self.reference(
+                    doc,
+                    ("match", "variations", "operation"),
+                    variations["operation"],
+                    operations,
+                    "operation",
+                )
         budgets = data.get("budgets") if isinstance(data.get("budgets"), dict) else {}
         writes = data.get("writes") if isinstance(data.get("writes"), dict) else {}
         for name, write in writes.items():
@@ -710,8 +719,14 @@ class _Checker:
                 continue
             if isinstance(write.get("budget"), str):
                 self.reference(doc, (*path, "budget"), write["budget"], budgets, "budget")
-            if write.get("batch_size", 1) > 1 and "{link." in write["path"]:
-                self.add(doc, (*path, "path"), "a batch write's path cannot name one item's ids")
+            named = set(re.findall(r"\{link\.([a-z_]+)\}", write["path"]))
+            if write.get("batch_size", 1) > 1 and named - {"remote_product_id"}:
+                self.add(
+                    doc,
+                    (*path, "path"),
+                    "a batch write's path may name only {link.remote_product_id} (a batch "
+                    "holds the items of one product), not one item's ids",
+                )
             readback = write.get("readback")
             if isinstance(readback, dict):
                 here = (*path, "readback", "operation")
@@ -728,8 +743,9 @@ class _Checker:
                 and not self.sync_types[sync_type].get("push")
             ):
                 self.add(doc, path, f"sync type '{sync_type}' is not a push", key=True)
-            if isinstance(push, dict) and isinstance(push.get("write"), str):
-                self.reference(doc, (*path, "write"), push["write"], writes, "write")
+            for key in ("write", "variant_write"):
+                if isinstance(push, dict) and isinstance(push.get(key), str):
+                    self.reference(doc, (*path, key), push[key], writes, "write")
 
     def check_response(self, doc: Document, response: dict[str, Any]) -> None:
         """Expressions of the response rules, and one form of error rule, not both."""

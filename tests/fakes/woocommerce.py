@@ -26,6 +26,12 @@
   (`rest_invalid_param`: a stock_quantity that is not an integer, a regular_price that is not a
   decimal string, or any product in `refuses`). `batches` counts the batch requests,
   `updates` lists every item applied, in arrival order.
+- Variable products (`type: variable`, `variations`: their ids):
+  `GET /wp-json/wc/v3/products/{id}/variations` pages a product's variations like products;
+  `POST /wp-json/wc/v3/products/{id}/variations/batch` takes `update: [{id, ...}]` (at most
+  100) and answers like the products batch, an id that is not one of the product's
+  variations failing with `woocommerce_rest_product_variation_invalid_id`.
+  `variation_batches` and `variation_reads` count those requests.
 
 Standalone: `python -m tests.fakes.woocommerce --port 8753 --orders 300`.
 """
@@ -46,6 +52,7 @@ ROOT = "/wp-json/wc/v3"
 BATCH_LIMIT = 100
 _PRICE = re.compile(r"^\d+(\.\d{1,2})?$")
 _ONE = re.compile(rf"^{ROOT}/orders/(\d+)$")
+_VARIATIONS = re.compile(rf"^{ROOT}/products/(\d+)/variations(/batch)?$")
 PER_PAGE_ERROR = {
     "code": "rest_invalid_param",
     "message": "Invalid parameter(s): per_page",
@@ -99,6 +106,9 @@ class WooCommerceServer(FakeServer):
         self.batches = 0  # product batch requests served
         self.updates: list[dict] = []  # every item a batch applied, in arrival order
         self.product_reads = 0  # GET products requests served
+        self.variations: dict[int, dict[int, dict]] = {}  # variable product -> variations
+        self.variation_batches = 0  # variation batch requests served
+        self.variation_reads = 0  # GET variations requests served
         # Called with the batch number (1, 2, ...) as a batch arrives (`before_batch`; a
         # Reply it returns is the answer, nothing applied) and once it is applied, before
         # the answer leaves (`after_batch`): tests block there.
@@ -122,9 +132,19 @@ class WooCommerceServer(FakeServer):
         self.changed[order["id"]] = order
 
     def add_products(self, products: list[dict]) -> None:
-        """Stock the store: `{id, sku, stock_quantity, regular_price}` each."""
+        """Stock the store: `{id, sku, stock_quantity, regular_price}` each (`type`
+        `simple`), or a variable product `{id, sku, type: variable, variations: [{id, sku,
+        stock_quantity, regular_price}]}` whose `variations` become a list of ids, as the
+        API shows them, the variations themselves served under the product."""
         for product in products:
-            self.products[int(product["id"])] = {"manage_stock": True, **product}
+            product = {"manage_stock": True, "type": "simple", **product}
+            if product["type"] == "variable":
+                variations = product.pop("variations", [])
+                self.variations[int(product["id"])] = {
+                    int(v["id"]): {"manage_stock": True, **v} for v in variations
+                }
+                product["variations"] = [int(v["id"]) for v in variations]
+            self.products[int(product["id"])] = product
 
     def _credentials(self, request: Request) -> tuple[str, str] | None:
         header = request.headers.get("authorization", "")
@@ -152,6 +172,11 @@ class WooCommerceServer(FakeServer):
             return _error(
                 401, "woocommerce_rest_authentication_error", "Consumer secret is invalid."
             )
+        variations = _VARIATIONS.match(request.path)
+        if variations and request.method == "GET":
+            return self._variations(int(variations.group(1)), request)
+        if variations and variations.group(2) and request.method == "POST":
+            return self._variation_batch(int(variations.group(1)), request)
         if request.path == f"{ROOT}/products/batch" and request.method == "POST":
             return self._batch(request)
         if request.path == f"{ROOT}/products" and request.method == "GET":
@@ -235,6 +260,61 @@ class WooCommerceServer(FakeServer):
             keep = query["_fields"].split(",")
             chosen = [{k: p[k] for k in keep if k in p} for p in chosen]
         return Reply(200, chosen, {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)})
+
+    def _variations(self, product_id: int, request: Request) -> Reply:
+        """`GET /products/{id}/variations`: paged like products (`per_page` 1..100,
+        default 10), `include` and `_fields` honoured; an unknown product answers 404."""
+        self.variation_reads += 1
+        if product_id not in self.products:
+            return _error(404, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+        query = request.query
+        per_page, page = int(query.get("per_page", "10")), int(query.get("page", "1"))
+        if not 1 <= per_page <= 100:
+            return Reply(400, PER_PAGE_ERROR)
+        rows = [v for _, v in sorted(self.variations.get(product_id, {}).items())]
+        if query.get("include"):
+            wanted = {int(i) for i in query["include"].split(",") if i.strip().isdigit()}
+            rows = [v for v in rows if v["id"] in wanted]
+        total = len(rows)
+        chosen = rows[(page - 1) * per_page : page * per_page]
+        if query.get("_fields"):
+            keep = query["_fields"].split(",")
+            chosen = [{k: v[k] for k in keep if k in v} for v in chosen]
+        pages = (total + per_page - 1) // per_page
+        return Reply(200, chosen, {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)})
+
+    def _variation_batch(self, product_id: int, request: Request) -> Reply:
+        """`POST /products/{id}/variations/batch` `{update: [{id, ...}]}`: at most 100; an
+        id that is not a variation of this product is that item's
+        `woocommerce_rest_product_variation_invalid_id` error."""
+        items = (json.loads(request.body or b"{}").get("update")) or []
+        if len(items) > BATCH_LIMIT:
+            return _error(
+                413,
+                "rest_request_entity_too_large",
+                f"Unable to accept more than {BATCH_LIMIT} items for this request.",
+            )
+        self.variation_batches += 1
+        mine = self.variations.get(product_id, {})
+        answers = []
+        for item in items:
+            variation = mine.get(int(item.get("id") or 0))
+            bad = "id" if variation is None else self._invalid(item, 0)
+            if bad:
+                code = (
+                    "woocommerce_rest_product_variation_invalid_id"
+                    if bad == "id"
+                    else "rest_invalid_param"
+                )
+                message = "Invalid ID." if bad == "id" else f"Invalid parameter(s): {bad}"
+                answers.append(
+                    {"id": 0, "error": {"code": code, "message": message, "data": {"status": 400}}}
+                )
+                continue
+            variation.update({k: v for k, v in item.items() if k != "id"})
+            self.updates.append({"product_id": product_id, **item})
+            answers.append(dict(variation))
+        return Reply(200, {"update": answers})
 
     def _batch(self, request: Request) -> Reply:
         try:
