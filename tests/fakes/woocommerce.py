@@ -75,6 +75,23 @@ def _naive(text: str) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
+def _updates(request: Request) -> list[dict] | Reply:
+    """A batch request's `update` items, or the error WordPress answers: 400 for a body that
+    is not JSON, 413 for more than 100 items."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return _error(400, "rest_invalid_json", "Invalid JSON body passed.")
+    items = body.get("update") or []
+    if len(items) > BATCH_LIMIT:
+        return _error(
+            413,
+            "rest_request_entity_too_large",
+            f"Unable to accept more than {BATCH_LIMIT} items for this request.",
+        )
+    return items
+
+
 def _error(status: int, code: str, message: str) -> Reply:
     return Reply(status, {"code": code, "message": message, "data": {"status": status}})
 
@@ -287,13 +304,9 @@ class WooCommerceServer(FakeServer):
         """`POST /products/{id}/variations/batch` `{update: [{id, ...}]}`: at most 100; an
         id that is not a variation of this product is that item's
         `woocommerce_rest_product_variation_invalid_id` error."""
-        items = (json.loads(request.body or b"{}").get("update")) or []
-        if len(items) > BATCH_LIMIT:
-            return _error(
-                413,
-                "rest_request_entity_too_large",
-                f"Unable to accept more than {BATCH_LIMIT} items for this request.",
-            )
+        items = _updates(request)
+        if isinstance(items, Reply):
+            return items
         self.variation_batches += 1
         mine = self.variations.get(product_id, {})
         answers = []
@@ -317,17 +330,9 @@ class WooCommerceServer(FakeServer):
         return Reply(200, {"update": answers})
 
     def _batch(self, request: Request) -> Reply:
-        try:
-            body = json.loads(request.body or b"{}")
-        except ValueError:
-            return _error(400, "rest_invalid_json", "Invalid JSON body passed.")
-        items = body.get("update") or []
-        if len(items) > BATCH_LIMIT:
-            return _error(
-                413,
-                "rest_request_entity_too_large",
-                f"Unable to accept more than {BATCH_LIMIT} items for this request.",
-            )
+        items = _updates(request)
+        if isinstance(items, Reply):
+            return items
         self.batches += 1
         number = self.batches
         if self.before_batch is not None:

@@ -14,7 +14,7 @@ from runner.db.tables import listing_links
 from runner.push.links import list_links
 from runner.push.run import PushRequest, run_push
 from tests.fakes.woocommerce import WooCommerceServer
-from tests.push.support import SHOP, USER, add_integration, seed, set_stock
+from tests.push.support import SHOP, USER, add_store, seed, set_stock
 
 SIMPLE = 50  # SKU-0 .. SKU-49: simple products 1000 + i
 PARENTS = (7001, 7002, 7003)  # variable products of 40 variations each: SKU-50 .. SKU-169
@@ -48,14 +48,7 @@ def store(engine):
         for parent in PARENTS
     ]
     server.add_products(simple + variable)
-    add_integration(
-        engine,
-        SHOP,
-        "woocommerce",
-        server.base_url,
-        {"consumer_key": "ck_test_key", "consumer_secret": "cs_test_secret"},
-        {"budgets": {"writes": {"requests": 50, "per": "second"}}},
-    )
+    add_store(engine, server)
     yield server
     server.stop()
 
