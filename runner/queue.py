@@ -223,6 +223,38 @@ class Queue:
             created += [r.id for r in conn.execute(stmt.returning(import_jobs.c.id))]
         return created
 
+    def enqueue_once(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> list[str]:
+        """`enqueue_rows` for jobs that must run once (schedules, chained pushes): a row is
+        skipped when any job, in any status, ever had its dedupe key, or when its
+        concurrency key has a pending job (a backlog does not pile up). Runs in the caller's
+        transaction; returns the ids inserted."""
+        keys = [row["dedupe_key"] for row in rows if row["dedupe_key"] is not None]
+        taken: set[str] = set()
+        for start in range(0, len(keys), 500):
+            taken |= set(
+                conn.scalars(
+                    select(import_jobs.c.dedupe_key).where(
+                        import_jobs.c.dedupe_key.in_(keys[start : start + 500])
+                    )
+                )
+            )
+        waiting: set[str] = set()
+        for sync_type in {row["source_type"] for row in rows}:
+            waiting |= set(
+                conn.scalars(
+                    select(import_jobs.c.concurrency_key).where(
+                        import_jobs.c.status == "pending",
+                        import_jobs.c.source_type == sync_type,
+                    )
+                )
+            )
+        fresh = [
+            row
+            for row in rows
+            if row["dedupe_key"] not in taken and row["concurrency_key"] not in waiting
+        ]
+        return self.enqueue_rows(conn, fresh)
+
     # -----------------------------------------------------------------------------------------
     # Claim
 
@@ -305,11 +337,19 @@ class Queue:
             )
         return expires if held else None
 
-    def _finish(self, job: Job, outcome: Outcome, values: dict[str, Any]) -> bool:
+    def _finish(
+        self,
+        job: Job,
+        outcome: Outcome,
+        values: dict[str, Any],
+        then: Callable[[Connection], Any] | None = None,
+    ) -> bool:
         now = self.clock.now()
         values = {"updated_at": now, **values}
         with self._bookkeeping() as conn:
             if self._fenced_update(conn, job, values):
+                if then is not None:
+                    then(conn)
                 return True
             holder = conn.execute(
                 select(import_jobs.c.status, import_jobs.c.locked_by, import_jobs.c.attempts).where(
@@ -348,8 +388,16 @@ class Queue:
         ]
         return kept_errors(job, *lost, *entries)
 
-    def complete(self, job: Job, result_data: dict[str, Any] | None) -> bool:
-        """Mark the job completed with its result. False (and a log line) if fenced out."""
+    def complete(
+        self,
+        job: Job,
+        result_data: dict[str, Any] | None,
+        then: Callable[[Connection], Any] | None = None,
+    ) -> bool:
+        """Mark the job completed with its result. False (and a log line) if fenced out.
+
+        `then(conn)` runs in the completion's transaction once the job is marked (the
+        chained pushes of `runner.schedules`): both are kept or neither is."""
         now = self.clock.now()
         return self._finish(
             job,
@@ -362,6 +410,7 @@ class Queue:
                 "result_data": json_safe(result_data or {}),
                 "errors": self._errors_with(job),
             },
+            then,
         )
 
     def fail(

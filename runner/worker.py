@@ -34,14 +34,11 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
-from croniter import croniter
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from runner.clock import Clock, SystemClock
-from runner.db.tables import import_jobs, marketplace_integrations, suppliers
 from runner.errors import (
     ExitCode,
     JobFailed,
@@ -55,7 +52,8 @@ from runner.errors import (
 from runner.handlers import Job, JobContext, get_handler, load_handlers
 from runner.queue import Outcome, Queue
 from runner.redact import secret_scope
-from runner.spec.model import ScheduleSpec, SpecSet
+from runner.schedules import enqueue_chained, enqueue_due_schedules, schedule_slot  # noqa: F401
+from runner.spec.model import SpecSet
 
 log = logging.getLogger("sync_runner.worker")
 
@@ -168,122 +166,6 @@ class WorkerOptions:
     grace_seconds: float = 25.0
     schedules: bool = True
     maintenance: bool = True
-
-
-# ---------------------------------------------------------------------------------------------
-# Schedules
-
-
-def schedule_slot(cron: str, now: datetime) -> datetime:
-    """The latest time at or before `now` that `cron` fires (UTC)."""
-    return croniter(cron, now + timedelta(seconds=1)).get_prev(datetime)
-
-
-def _schedule_targets(conn, specs: SpecSet, schedule: ScheduleSpec) -> list[tuple[str, str]]:
-    """(user_id, supplier_or_integration_id) of every active account the schedule covers:
-    suppliers for supplier sync types, marketplace integrations for marketplace ones, and
-    only accounts whose spec declares steps (or a push) for the sync type."""
-    sync_type = specs.sync_types.get(schedule.sync_type)
-    source = sync_type.source if sync_type else "supplier"
-    if source == "marketplace":
-        table, kind_col, connectors = (
-            marketplace_integrations,
-            marketplace_integrations.c.platform,
-            specs.marketplaces,
-        )
-    else:
-        table, kind_col, connectors = suppliers, suppliers.c.supplier_type, specs.suppliers
-    rows = conn.execute(
-        select(table.c.user_id, table.c.id, kind_col.label("kind")).where(
-            table.c.status == "active"
-        )
-    )
-    targets = []
-    for row in rows:
-        connector = connectors.get(row.kind)
-        if connector is None or (
-            schedule.sync_type not in connector.syncs and schedule.sync_type not in connector.pushes
-        ):
-            log.debug(
-                "schedule %s skips %s %s: its spec %r has no %s steps",
-                schedule.name,
-                source,
-                row.id,
-                row.kind,
-                schedule.sync_type,
-            )
-            continue
-        targets.append((row.user_id, row.id))
-    return targets
-
-
-def enqueue_due_schedules(queue: Queue, specs: SpecSet) -> list[str]:
-    """Enqueue, for each schedule, one job per covered account for the current slot.
-
-    Idempotent: each job carries the dedupe key `schedule:<name>:<account>:<slot>`; a key
-    that exists in any status is not enqueued again, and two pods enqueueing at the same
-    moment collide on the dedupe index (the loser inserts nothing). An account that already
-    has a pending job of the sync type gets no second one. Only the latest slot is
-    enqueued (no backfill of missed slots). Returns the ids created.
-    """
-    created: list[str] = []
-    now = queue.clock.now()
-    for schedule in specs.runner.schedules:
-        slot = schedule_slot(schedule.cron, now)
-        stamp = slot.strftime("%Y%m%dT%H%MZ")
-        with queue.engine.begin() as conn:
-            targets = _schedule_targets(conn, specs, schedule)
-            if not targets:
-                continue
-            keys = {
-                f"schedule:{schedule.name}:{account}:{stamp}": (user, account)
-                for user, account in targets
-            }
-            taken = set()
-            key_list = list(keys)
-            for start in range(0, len(key_list), 500):
-                taken |= set(
-                    conn.scalars(
-                        select(import_jobs.c.dedupe_key).where(
-                            import_jobs.c.dedupe_key.in_(key_list[start : start + 500])
-                        )
-                    )
-                )
-            waiting = set(
-                conn.scalars(
-                    select(import_jobs.c.concurrency_key).where(
-                        import_jobs.c.status == "pending",
-                        import_jobs.c.source_type == schedule.sync_type,
-                    )
-                )
-            )
-            rows = []
-            for key, (user, account) in keys.items():
-                row = queue.new_row(
-                    user,
-                    schedule.sync_type,
-                    supplier_id=account,
-                    priority=schedule.priority,
-                    dedupe_key=key,
-                    metadata={"schedule": schedule.name, "slot": slot.isoformat()},
-                )
-                if key not in taken and row["concurrency_key"] not in waiting:
-                    rows.append(row)
-            ids = queue.enqueue_rows(conn, rows)
-        if ids:
-            log.info(
-                "schedule %s: %d job(s) enqueued for %s",
-                schedule.name,
-                len(ids),
-                stamp,
-                extra={
-                    "event": "schedule.enqueued",
-                    "sync_type": schedule.sync_type,
-                    "counts": {"enqueued": len(ids)},
-                },
-            )
-        created += ids
-    return created
 
 
 # ---------------------------------------------------------------------------------------------
@@ -567,7 +449,11 @@ class Worker:
             return outcome, one_line(exc), None
         if ctx.dry_run:
             return "completed", None, result
-        return ("completed" if queue.complete(job, result) else "lost"), None, result
+
+        def chain(conn) -> None:
+            enqueue_chained(conn, queue, self.specs, job, result)
+
+        return ("completed" if queue.complete(job, result, chain) else "lost"), None, result
 
     def _timing(self, job: Job, outcome: Outcome, seconds: float) -> str:
         """` in 0.94s`; for a job that runs again, the delay until its next attempt."""

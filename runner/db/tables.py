@@ -351,6 +351,10 @@ listing_links = Table(
     Column("stock_pushed_at", UTCDateTime),
     Column("price_hash", String(32)),
     Column("price_pushed_at", UTCDateTime),
+    # The hash a push is sending (set before the request, cleared with its commit): a link
+    # found with one is in doubt and read back from the shop (runner.push.reconcile).
+    Column("stock_sending", String(32)),
+    Column("price_sending", String(32)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -4,17 +4,29 @@ sends, and marked once the marketplace accepted a value."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    String,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
+from runner.connector import Connector
 from runner.db.engine import read_only
 from runner.db.tables import imported_products, listing_links
 from runner.paths import get_path
-from runner.spec.model import MatchSpec
+from runner.spec.model import MatchSpec, VariationsSpec
 
 # What a push computes its values from.
 _VALUES = (
@@ -102,7 +114,10 @@ def remote_ids(records: Iterable[Any], match: MatchSpec) -> dict[str, list[dict[
             for entry in (get_path(record, match.each) or ())
             if isinstance(entry, dict)
         ]
+    variations = match.variations
     for record in records:
+        if variations is not None and _has_variations(record, variations):
+            continue  # its variations are the listings (`add_variations`)
         sku = get_path(record, match.sku)
         if sku is None or not str(sku).strip():
             continue
@@ -115,6 +130,47 @@ def remote_ids(records: Iterable[Any], match: MatchSpec) -> dict[str, list[dict[
             continue
         by_sku.setdefault(str(sku).strip(), []).append(ids)
     return by_sku
+
+
+def _has_variations(record: Any, variations: VariationsSpec) -> bool:
+    return str(get_path(record, variations.when_field)) == variations.when_value
+
+
+def add_variations(
+    listings: dict[str, list[dict[str, str | None]]],
+    connector: Connector,
+    match: MatchSpec,
+    records: Iterable[Any],
+    checkpoint: Callable[[], None],
+) -> int:
+    """Add to `listings` the variations of every record that has them (WooCommerce's
+    variable products), one lookup of the spec's `variations` operation per product (its
+    pages followed); each variation is linked to its product and to itself. Returns the
+    variations read."""
+    variations = match.variations
+    assert variations is not None
+    count = 0
+    for record in records:
+        parent = get_path(record, match.product_id)
+        if parent is None or not _has_variations(record, variations):
+            continue
+        for page in connector.lookup(variations.operation, [str(parent)]):
+            checkpoint()
+            for entry in page.records:
+                sku = get_path(entry, variations.sku)
+                variant = get_path(entry, variations.variant_id)
+                if sku is None or not str(sku).strip() or variant is None:
+                    continue
+                count += 1
+                listings.setdefault(str(sku).strip(), []).append(
+                    {
+                        "remote_product_id": str(parent),
+                        "remote_variant_id": str(variant),
+                        "inventory_item_id": None,
+                        "location_id": None,
+                    }
+                )
+    return count
 
 
 def match_by_sku(
@@ -179,6 +235,8 @@ def linked_products(
         *(listing_links.c[name] for name in REMOTE_IDS),
         listing_links.c.stock_hash,
         listing_links.c.price_hash,
+        listing_links.c.stock_sending,
+        listing_links.c.price_sending,
         *_VALUES,
     ]
     join = listing_links.join(
@@ -224,16 +282,64 @@ def mark_pushed(
     now: datetime,
 ) -> None:
     """Store the hash of what the marketplace accepted, per (supplier, external id, hash),
-    in one executemany inside the batch's transaction: the next push sends these products
-    only when they change again."""
-    if not accepted:
+    in one executemany inside the batch's transaction, and clear the intent: the next push
+    sends these products only when they change again."""
+    values = {
+        f"{kind}_hash": bindparam("b_hash"),
+        f"{kind}_pushed_at": now,
+        f"{kind}_sending": None,
+        "updated_at": now,
+    }
+    _update_each(conn, user_id, integration_id, values, accepted)
+
+
+def mark_sending(
+    conn: Connection,
+    user_id: str,
+    integration_id: str,
+    kind: str,
+    items: Sequence[tuple[str, str, str | None]],
+) -> None:
+    """Record, per (supplier, external id, hash), the hash a push is about to send (its
+    intent, committed before the request), or clear it (None: the item was refused)."""
+    _update_each(conn, user_id, integration_id, {f"{kind}_sending": bindparam("b_hash")}, items)
+
+
+def settle(
+    conn: Connection,
+    user_id: str,
+    integration_id: str,
+    kind: str,
+    items: Sequence[tuple[str, str, str | None]],
+) -> None:
+    """After a read-back: per (supplier, external id, hash of the shop's value), take that
+    as the pushed hash (None: the shop has no value; the old hash stays) and clear the
+    intent."""
+    shop_hash = bindparam("b_hash", type_=String)
+    values = {
+        f"{kind}_hash": func.coalesce(shop_hash, listing_links.c[f"{kind}_hash"]),
+        f"{kind}_sending": None,
+    }
+    _update_each(conn, user_id, integration_id, values, items)
+
+
+def _update_each(
+    conn: Connection,
+    user_id: str,
+    integration_id: str,
+    values: dict[str, Any],
+    items: Sequence[tuple[str, str, str | None]],
+) -> None:
+    """One executemany UPDATE of the links keyed (supplier, external id), `b_hash` bound
+    to each item's hash."""
+    if not items:
         return
     stmt = (
         update(listing_links)
         .where(_key(user_id, integration_id, bindparam("b_supplier"), bindparam("b_external")))
-        .values({f"{kind}_hash": bindparam("b_hash"), f"{kind}_pushed_at": now, "updated_at": now})
+        .values(values)
     )
-    conn.execute(stmt, [{"b_supplier": s, "b_external": e, "b_hash": h} for s, e, h in accepted])
+    conn.execute(stmt, [{"b_supplier": s, "b_external": e, "b_hash": h} for s, e, h in items])
 
 
 def _key(user_id: Any, integration_id: Any, supplier_id: Any, external_id: Any):

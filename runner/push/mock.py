@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from runner.spec.model import MatchSpec
+
 
 class MockAnswer:
     """What `Connector.send` returns, as much as a push reads of it."""
@@ -31,14 +33,17 @@ class MockShop:
         pass
 
 
-def mock_listings(products: list[dict[str, Any]]) -> dict[str, list[dict[str, str | None]]]:
-    """Each product with a SKU, listed once: remote ids made from the SKU."""
+def mock_listings(
+    products: list[dict[str, Any]], match: MatchSpec
+) -> dict[str, list[dict[str, str | None]]]:
+    """Each product with a SKU, listed once: remote ids made from the SKU, those the spec's
+    `match` reads (a variant and inventory item for Shopify, a product for WooCommerce)."""
     return {
         sku: [
             {
                 "remote_product_id": f"mock-{sku}",
-                "remote_variant_id": f"mock-{sku}",
-                "inventory_item_id": f"mock-{sku}",
+                "remote_variant_id": f"mock-{sku}" if match.variant_id else None,
+                "inventory_item_id": f"mock-{sku}" if match.inventory_item_id else None,
                 "location_id": "mock-location",
             }
         ]

@@ -4,9 +4,12 @@ user, sending only what changed since the marketplace last accepted it.
 Per integration: link the products not linked yet (the spec's `match`, by SKU); read every
 link with its product; keep those whose value's hash differs from the one last accepted;
 refuse what safety forbids (`runner.push.safety`); send the rest in batches of the write's
-`batch_size`, each request spending the write's budget. After each answer, in one
-transaction, the accepted items' hashes are stored and the failed ones become
-`sync_rejects`: a retried or resumed push sends only what the marketplace has not accepted.
+`batch_size` (a variation's link goes by the push's `variant_write`, batched per product),
+each request spending the write's budget. Before each request its intent (the hashes it
+sends) is committed; after each answer, in one transaction, the accepted items' hashes are
+stored, the intent cleared, and the failed ones become `sync_rejects`: a retried or resumed
+push sends only what the marketplace has not accepted, and links a killed push left in
+doubt are read back from the shop first (`runner.push.reconcile`).
 """
 
 from __future__ import annotations
@@ -28,14 +31,19 @@ from runner.http.client import HttpStatusError
 from runner.paths import get_path
 from runner.push.links import (
     REMOTE_IDS,
+    add_variations,
     linked_products,
     mark_pushed,
+    mark_sending,
     match_by_sku,
     remote_ids,
+    settle,
     unlinked_count,
     unlinked_products,
 )
+from runner.push.location import needs_location, shop_location, store_location
 from runner.push.mock import MockShop, mock_listings
+from runner.push.reconcile import read_back
 from runner.push.safety import incomplete_suppliers, zeroing_refusal
 from runner.push.values import NoValue, pushed_hash, value_of
 from runner.spec.model import ConnectorSpec, SpecSet, SyncTypeSpec, WriteSpec
@@ -191,6 +199,8 @@ class _Push:
             "refused_suppliers": {},
             "items": [],
             "items_omitted": 0,
+            "in_doubt": 0,  # links a killed push left with an intent and no commit
+            "read_back": 0,  # of those, read back from the shop
             **dict.fromkeys(COUNTS, 0),
         }
         spec = self.specs.marketplaces.get(account.spec_name)
@@ -204,7 +214,8 @@ class _Push:
             result.update(status="skipped", reason=skip)
             return result
         assert spec is not None and write_name is not None
-        write = spec.writes[write_name]
+        variant_name = spec.variant_pushes.get(self.request.sync_type)
+        writes = Writes(spec.writes[write_name], spec.writes.get(variant_name or ""))
         offline = self.request.offline or account.mode == "mock"
         result["mode"] = "mock" if offline else "live"
         try:
@@ -212,10 +223,10 @@ class _Push:
         except Exception as exc:  # a missing secret: this integration fails, the others go on
             return self._failed(result, account, exc)
         try:
-            items = self._changes(account, spec, connector, result)
+            items = self._changes(account, spec, writes, connector, result)
             if result["status"] == "refused":
                 return result
-            self._send(account, write, connector, items, result)
+            self._send(account, writes, connector, items, result)
         except (RetryLater, JobInterrupted):
             raise
         except Exception as exc:
@@ -239,6 +250,7 @@ class _Push:
         self,
         account: AccountRow,
         spec: ConnectorSpec,
+        writes: Writes,
         connector: Connector | MockShop,
         result: dict[str, Any],
     ) -> list[PushItem]:
@@ -248,13 +260,17 @@ class _Push:
         extra: list[dict[str, Any]] = []
         if spec.match is not None and unlinked_count(self.engine, user_id, account.id):
             if isinstance(connector, MockShop):
-                listings = mock_listings(unlinked_products(self.engine, user_id, account.id))
+                listings = mock_listings(
+                    unlinked_products(self.engine, user_id, account.id), spec.match
+                )
             else:
                 records: list[Any] = []
                 for page in connector.list(spec.match.operation):
                     self.checkpoint()
                     records.extend(page.records)
                 listings = remote_ids(records, spec.match)
+                if spec.match.variations is not None:
+                    add_variations(listings, connector, spec.match, records, self.checkpoint)
             matched, rows = match_by_sku(
                 self.engine,
                 user_id,
@@ -273,17 +289,32 @@ class _Push:
             refused = incomplete_suppliers(self.engine, user_id, {r["supplier_id"] for r in rows})
             result["refused_suppliers"] = refused
         field_name = "stock_quantity" if self.kind == "stock" else "price"
-        # A shop with one stock location names it once, in the integration's settings.
+        # The stock location: the link's, else the integration's `location_id` setting,
+        # else the shop's one active location, read once and stored on the links.
         location = account.settings.get("location_id")
         location = None if location is None else str(location)
+        if (
+            location is None
+            and any(needs_location(write) for write in writes)
+            and not isinstance(connector, MockShop)
+            and any(row.get("location_id") is None for row in rows)
+        ):
+            location = shop_location(connector, spec, account)
+            result["location_id"] = location
+            if not self.request.dry_run:
+                store_location(self.engine, user_id, account.id, location)
+        links = []
+        for row in rows:
+            link = {name: row.get(name) for name in REMOTE_IDS}
+            link["location_id"] = link["location_id"] or location
+            links.append(link)
+        self._reconcile(account, writes, connector, rows, links, result)
         items: list[PushItem] = []
         rejects: list[dict[str, Any]] = []
-        for row in rows:
+        for row, link in zip(rows, links, strict=True):
             if row["supplier_id"] in refused:
                 result["refused"] += 1
                 continue
-            link = {name: row.get(name) for name in REMOTE_IDS}
-            link["location_id"] = link["location_id"] or location
             try:
                 value = value_of(self.kind, row, self.sync_type.price_rule)
             except NoValue as exc:
@@ -319,6 +350,49 @@ class _Push:
                 self._record_refusal(account, why)
         return items
 
+    def _reconcile(
+        self,
+        account: AccountRow,
+        writes: Writes,
+        connector: Connector | MockShop,
+        rows: list[dict[str, Any]],
+        links: list[dict[str, Any]],
+        result: dict[str, Any],
+    ) -> None:
+        """Settle the links a killed push left in doubt (an intent, no commit): read the
+        shop's values back and take them as pushed, so that only what the shop does not
+        have is sent. Without a `readback` (or offline) they are simply sent again."""
+        sending = f"{self.kind}_sending"
+        doubt = [i for i, row in enumerate(rows) if row.get(sending) is not None]
+        result["in_doubt"] = len(doubt)
+        if not doubt:
+            return
+        values: dict[int, Any] = {}
+        for write in writes:
+            mine = [i for i in doubt if writes.for_link(links[i]) is write]
+            if mine and write.readback is not None and not isinstance(connector, MockShop):
+                found = read_back(connector, write.readback, self.kind, [links[i] for i in mine])
+                values.update(zip(mine, found, strict=True))
+        settled: list[tuple[str, str, str | None]] = []
+        for i in doubt:
+            value = values.get(i)
+            row = rows[i]
+            digest = None if value is None else pushed_hash(self.kind, value, links[i])
+            if digest is not None:
+                row[f"{self.kind}_hash"] = digest  # what the shop has: sent only if it differs
+                result["read_back"] += 1
+            settled.append((row["supplier_id"], row["external_id"], digest))
+        log.info(
+            "%s: %d link(s) left in doubt by an interrupted %s; %d read back from the shop",
+            account.label,
+            len(doubt),
+            self.request.sync_type,
+            result["read_back"],
+        )
+        if not self.request.dry_run:
+            with self.engine.begin() as conn:
+                settle(conn, self.request.user_id, account.id, self.kind, settled)
+
     def _record_refusal(self, account: AccountRow, why: str) -> None:
         log.warning("%s: %s refused: %s", account.label, self.request.sync_type, why)
         if self.request.dry_run:
@@ -341,12 +415,12 @@ class _Push:
     def _send(
         self,
         account: AccountRow,
-        write: WriteSpec,
+        writes: Writes,
         connector: Connector | MockShop,
         items: list[PushItem],
         result: dict[str, Any],
     ) -> None:
-        for batch in _chunks(items, write.batch_size):
+        for write, batch in _batches(writes, items):
             self.checkpoint()
             bodies = [_item_body(write, item) for item in batch]
             batch = [_with_body(item, body) for item, body in zip(batch, bodies, strict=True)]
@@ -354,6 +428,15 @@ class _Push:
                 for item in batch:
                     self._list(item, result)
                 continue
+            keys = [(item.supplier_id, item.external_id) for item in batch]
+            with self.engine.begin() as conn:  # the intent, durable before the request
+                mark_sending(
+                    conn,
+                    self.request.user_id,
+                    account.id,
+                    self.kind,
+                    [(*key, item.hash) for key, item in zip(keys, batch, strict=True)],
+                )
             answers = self._request(write, connector, batch, bodies)
             accepted: list[tuple[str, str, str]] = []
             rejects: list[dict[str, Any]] = []
@@ -365,6 +448,12 @@ class _Push:
             now = self.clock.now()
             with self.engine.begin() as conn:
                 mark_pushed(conn, self.request.user_id, account.id, self.kind, accepted, now)
+                refused = [
+                    (item.supplier_id, item.external_id, None)
+                    for item, answer in zip(batch, answers, strict=True)
+                    if answer is not None
+                ]
+                mark_sending(conn, self.request.user_id, account.id, self.kind, refused)
                 insert_rejects(conn, rejects)
             result["sent"] += len(batch)
             result["accepted"] += len(accepted)
@@ -387,7 +476,7 @@ class _Push:
         bodies: list[dict],
     ) -> list[str | None]:
         """Send one batch; per item, None when the marketplace accepted it, else why not."""
-        path = _PATH_FIELD.sub(lambda m: str(batch[0].link.get(m.group(1)) or ""), write.path)
+        path = _path(write, batch[0])
         if write.batch_size > 1:
             body: Any = {write.wrap: bodies} if write.wrap else bodies
         else:
@@ -453,9 +542,42 @@ def _totals(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _chunks(items: list[PushItem], size: int) -> Iterator[list[PushItem]]:
-    for start in range(0, len(items), max(1, size)):
-        yield items[start : start + size]
+@dataclass(frozen=True)
+class Writes:
+    """The writes of one push: `main` for every link, or `variant` (when the spec declares
+    one) for the links to a variation (WooCommerce's variations batch)."""
+
+    main: WriteSpec
+    variant: WriteSpec | None = None
+
+    def for_link(self, link: Mapping[str, Any]) -> WriteSpec:
+        if self.variant is not None and link.get("remote_variant_id") is not None:
+            return self.variant
+        return self.main
+
+    def __iter__(self) -> Iterator[WriteSpec]:
+        yield self.main
+        if self.variant is not None:
+            yield self.variant
+
+
+def _batches(writes: Writes, items: list[PushItem]) -> Iterator[tuple[WriteSpec, list[PushItem]]]:
+    """The items in requests: grouped by write and by the request path (a variations batch
+    holds one product's), in key order within a group, `batch_size` at a time."""
+    groups: dict[tuple[str, str], list[PushItem]] = {}
+    for item in items:
+        write = writes.for_link(item.link)
+        groups.setdefault((write.name, _path(write, item)), []).append(item)
+    by_name = {write.name: write for write in writes}
+    for (name, _), group in groups.items():
+        size = max(1, by_name[name].batch_size)
+        for start in range(0, len(group), size):
+            yield by_name[name], group[start : start + size]
+
+
+def _path(write: WriteSpec, item: PushItem) -> str:
+    """The write's path with the item's link ids filled in."""
+    return _PATH_FIELD.sub(lambda m: str(item.link.get(m.group(1)) or ""), write.path)
 
 
 def _item_body(write: WriteSpec, item: PushItem) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from runner.spec.model import (
     PriceRuleSpec,
     QueueSpec,
     RateLimitSpec,
+    ReadbackSpec,
     ResponseSpec,
     RetentionSpec,
     RetrySpec,
@@ -41,6 +42,7 @@ from runner.spec.model import (
     StepSpec,
     SyncTypeSpec,
     TimeoutSpec,
+    VariationsSpec,
     WebhookSpec,
     WriteSpec,
 )
@@ -246,9 +248,14 @@ def build_connector(
         timeouts=TimeoutSpec(**(data.get("timeouts") or {})),
         response=build_response(data.get("response") or {}),
         check=CheckSpec(**data["check"]) if data.get("check") else None,
-        writes={n: WriteSpec(name=n, **w) for n, w in (data.get("writes") or {}).items()},
-        match=MatchSpec(**data["match"]) if data.get("match") else None,
+        writes={n: _write(n, w) for n, w in (data.get("writes") or {}).items()},
+        match=_match(data["match"]) if data.get("match") else None,
         pushes={t: p["write"] for t, p in (data.get("pushes") or {}).items()},
+        variant_pushes={
+            t: p["variant_write"]
+            for t, p in (data.get("pushes") or {}).items()
+            if p.get("variant_write")
+        },
         source_file=file,
     )
 
@@ -315,3 +322,16 @@ def build_mapping(data: dict[str, Any], file: str = "", stem: str = "") -> Mappi
         mock=build_mock(data["mock"]) if data.get("mock") else None,
         source_file=file,
     )
+
+
+def _write(name: str, data: dict[str, Any]) -> WriteSpec:
+    readback = data.get("readback")
+    return WriteSpec(
+        name=name,
+        **{**data, "readback": ReadbackSpec(**readback) if readback else None},
+    )
+
+
+def _match(data: dict[str, Any]) -> MatchSpec:
+    variations = data.get("variations")
+    return MatchSpec(**{**data, "variations": VariationsSpec(**variations) if variations else None})

@@ -29,6 +29,15 @@ def _without_none(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
+def _deep_without_none(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` without its None values, in nested dicts too (a write's `readback`)."""
+    return {
+        k: _deep_without_none(v) if isinstance(v, dict) else v
+        for k, v in data.items()
+        if v is not None
+    }
+
+
 def _auth(auth: AuthSpec) -> dict[str, Any]:
     return {"type": auth.type, **auth.params}
 
@@ -126,14 +135,20 @@ def explain_connector(spec: ConnectorSpec) -> dict[str, Any]:
         result["check"] = asdict(spec.check)
     result["syncs"] = {name: [_step(s) for s in steps] for name, steps in spec.syncs.items()}
     if spec.match is not None:
-        result["match"] = _without_none(asdict(spec.match))
+        result["match"] = _deep_without_none(asdict(spec.match))
     if spec.writes:
         result["writes"] = {
-            n: _without_none({k: v for k, v in asdict(w).items() if k != "name"})
+            n: _deep_without_none({k: v for k, v in asdict(w).items() if k != "name"})
             for n, w in spec.writes.items()
         }
     if spec.pushes:
-        result["pushes"] = {t: {"write": w} for t, w in spec.pushes.items()}
+        result["pushes"] = {
+            t: {
+                "write": w,
+                **({"variant_write": spec.variant_pushes[t]} if t in spec.variant_pushes else {}),
+            }
+            for t, w in spec.pushes.items()
+        }
     return result
 
 

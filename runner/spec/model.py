@@ -239,6 +239,23 @@ class CheckSpec:
 
 
 @dataclass(frozen=True)
+class ReadbackSpec:
+    """How a push reads back the values a write set, for links left in doubt by a process
+    that died between a request and its commit (runner.push.reconcile): a lookup
+    `operation` fed the links' `ids` field; in each record (or each entry of its `each`
+    list), `key` equals the link's `key_of` field (default: `ids`), `value` is the shop's
+    value and, when set, `location` must equal the link's location."""
+
+    operation: str
+    ids: str = "remote_product_id"
+    key: str = "id"
+    value: str = "value"
+    key_of: str | None = None
+    each: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True)
 class WriteSpec:
     """A marketplace write (runner/push): `batch_size` items a request; with more than one,
     the body is `{wrap: [items]}` and the answer's `results` list holds one entry per item,
@@ -258,6 +275,7 @@ class WriteSpec:
     error_message: str = "error.message"
     budget: str | None = None
     ids_as: Literal["string", "integer"] = "string"  # how the link's remote ids are sent
+    readback: ReadbackSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +291,21 @@ class MatchSpec:
     variant_id: str | None = None
     inventory_item_id: str | None = None
     location_id: str | None = None
+    variations: VariationsSpec | None = None
+
+
+@dataclass(frozen=True)
+class VariationsSpec:
+    """Listings nested under some records (WooCommerce variable products): for each record
+    whose `when_field` equals `when_value`, a lookup `operation` fed the record's id lists
+    its variations; each is a listing of its own (`sku`; `variant_id` read into the link's
+    remote_variant_id, the record's id as remote_product_id). The record itself is not."""
+
+    operation: str
+    when_field: str = "type"
+    when_value: str = "variable"
+    sku: str = "sku"
+    variant_id: str = "id"
 
 
 @dataclass(frozen=True)
@@ -295,6 +328,8 @@ class ConnectorSpec:
     writes: dict[str, WriteSpec] = field(default_factory=dict)
     match: MatchSpec | None = None
     pushes: dict[str, str] = field(default_factory=dict)  # push sync type -> write name
+    # push sync type -> the write for links to a variation (remote_variant_id set), if any
+    variant_pushes: dict[str, str] = field(default_factory=dict)
     source_file: str = ""
 
 
@@ -459,12 +494,15 @@ class WebhookSpec:
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """Enqueue `sync_type` on a cron schedule, one job per active supplier or integration."""
+    """Enqueue `sync_type` one job per active supplier or integration: on a `cron`
+    schedule, or `after` each successful job of another sync type (for the same user; a
+    push chained after a supplier sync). Exactly one of the two is set."""
 
     name: str
     sync_type: str
-    cron: str
+    cron: str | None = None
     priority: int = 0
+    after: str | None = None
 
 
 @dataclass(frozen=True)

@@ -439,15 +439,37 @@ class _Checker:
                 path = ("schedules", index)
                 if not self.clean(doc, path):
                     continue
-                self.cron(doc, (*path, "cron"), schedule["cron"])
-                if self.sync_types_readable:
-                    self.reference(
-                        doc,
-                        (*path, "sync_type"),
-                        schedule["sync_type"],
-                        self.sync_types,
-                        "sync type",
-                    )
+                self.schedule(doc, path, schedule)
+
+    def schedule(self, doc: Document, path: PathTuple, schedule: dict[str, Any]) -> None:
+        """A schedule runs on a `cron` expression or `after` a sync type (then it chains a
+        push after a supplier sync): exactly one of the two."""
+        if ("cron" in schedule) == ("after" in schedule):
+            self.add(doc, path, "a schedule needs exactly one of 'cron' or 'after'")
+        if "cron" in schedule:
+            self.cron(doc, (*path, "cron"), schedule["cron"])
+        if not self.sync_types_readable:
+            return
+        known = self.reference(
+            doc, (*path, "sync_type"), schedule["sync_type"], self.sync_types, "sync type"
+        )
+        if "after" not in schedule:
+            return
+        if known and not self.sync_types[schedule["sync_type"]].get("push"):
+            self.add(
+                doc,
+                (*path, "sync_type"),
+                f"sync type '{schedule['sync_type']}' is not a push: only a push can run "
+                "'after' another sync type",
+            )
+        after = schedule["after"]
+        known = self.reference(doc, (*path, "after"), after, self.sync_types, "sync type")
+        if known and self.sync_types[after].get("source") != "supplier":
+            self.add(
+                doc,
+                (*path, "after"),
+                f"'after' must name a supplier sync type; '{after}' is not one",
+            )
 
     def cron(self, doc: Document, path: PathTuple, expression: str) -> None:
         from croniter import croniter  # only here: validate must stay quick to import
@@ -680,6 +702,15 @@ class _Checker:
         match = data.get("match")
         if isinstance(match, dict) and self.clean(doc, ("match",)):
             self.reference(doc, ("match", "operation"), match["operation"], operations, "operation")
+            variations = match.get("variations")
+            if isinstance(variations, dict):
+                self.reference(
+                    doc,
+                    ("match", "variations", "operation"),
+                    variations["operation"],
+                    operations,
+                    "operation",
+                )
         budgets = data.get("budgets") if isinstance(data.get("budgets"), dict) else {}
         writes = data.get("writes") if isinstance(data.get("writes"), dict) else {}
         for name, write in writes.items():
@@ -688,8 +719,21 @@ class _Checker:
                 continue
             if isinstance(write.get("budget"), str):
                 self.reference(doc, (*path, "budget"), write["budget"], budgets, "budget")
-            if write.get("batch_size", 1) > 1 and "{link." in write["path"]:
-                self.add(doc, (*path, "path"), "a batch write's path cannot name one item's ids")
+            named = set(re.findall(r"\{link\.([a-z_]+)\}", write["path"]))
+            if write.get("batch_size", 1) > 1 and named - {"remote_product_id"}:
+                self.add(
+                    doc,
+                    (*path, "path"),
+                    "a batch write's path may name only {link.remote_product_id} (a batch "
+                    "holds the items of one product), not one item's ids",
+                )
+            readback = write.get("readback")
+            if isinstance(readback, dict):
+                here = (*path, "readback", "operation")
+                if self.reference(doc, here, readback["operation"], operations, "operation"):
+                    op = operations[readback["operation"]]
+                    if not (isinstance(op, dict) and isinstance(op.get("lookup"), dict)):
+                        self.add(doc, here, "a readback operation needs a `lookup` (id_param)")
         pushes = data.get("pushes") if isinstance(data.get("pushes"), dict) else {}
         for sync_type, push in pushes.items():
             path = ("pushes", sync_type)
@@ -699,8 +743,9 @@ class _Checker:
                 and not self.sync_types[sync_type].get("push")
             ):
                 self.add(doc, path, f"sync type '{sync_type}' is not a push", key=True)
-            if isinstance(push, dict) and isinstance(push.get("write"), str):
-                self.reference(doc, (*path, "write"), push["write"], writes, "write")
+            for key in ("write", "variant_write"):
+                if isinstance(push, dict) and isinstance(push.get(key), str):
+                    self.reference(doc, (*path, key), push[key], writes, "write")
 
     def check_response(self, doc: Document, response: dict[str, Any]) -> None:
         """Expressions of the response rules, and one form of error rule, not both."""

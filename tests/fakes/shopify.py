@@ -19,6 +19,12 @@
   item in `untracked`; `PUT .../variants/{id}.json` `{"variant": {id, price}}` ->
   `{"variant": {...}}`, 404 for an unknown variant, 422 `{"errors":{"price":["must be a
   number"]}}`. `writes` counts the write requests served, `updates` lists each one applied.
+- `GET .../inventory_levels.json?inventory_item_ids=` (at most 50) `&location_ids=` ->
+  `{"inventory_levels": [{inventory_item_id, location_id, available}]}`; `products.json`
+  takes `ids` (comma ids).
+- `GET .../locations.json` -> `{"locations": [{id, name, active, legacy, ...}]}`, every
+  location, active or not (`locations`: by default the one active `LOCATION`); a stock
+  level set at a location that is not active answers 404 as an unknown one.
 - Every answer carries `X-Shopify-Shop-Api-Call-Limit: used/40`; `bucket=True` enables the
   leaky bucket (40, leaking 2/s) and its 429 (`Retry-After: 2.0`, JSON `errors`), which is
   also the `rate_limit` fault's shape.
@@ -49,6 +55,18 @@ THROTTLED = (
     "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted "
     "service."
 )
+
+
+def location(location_id: int, name: str, *, active: bool = True) -> dict[str, Any]:
+    """A Location as the REST Admin API returns it (the fields a client reads)."""
+    return {
+        "id": location_id,
+        "name": name,
+        "active": active,
+        "legacy": False,
+        "country_code": "US",
+        "admin_graphql_api_id": f"gid://shopify/Location/{location_id}",
+    }
 
 
 def _when(text: str) -> datetime:
@@ -87,6 +105,8 @@ class ShopifyServer(FakeServer):
         self.products: dict[int, dict] = {}  # pushes: products with their variants
         self.levels: dict[int, int] = {}  # available stock per inventory item (LOCATION)
         self.untracked: set[int] = set()  # inventory items without tracking: 422 on set
+        self.locations: list[dict] = [location(LOCATION, "Main warehouse")]
+        self.location_reads = 0  # GET locations.json served
         self.writes = 0  # write requests served
         self.updates: list[dict] = []  # every write applied, in arrival order
         self._level = 0.0
@@ -142,6 +162,11 @@ class ShopifyServer(FakeServer):
         root = f"/admin/api/{VERSION}"
         if request.path == f"{root}/products.json" and request.method == "GET":
             return self._products(request, headers)
+        if request.path == f"{root}/inventory_levels.json" and request.method == "GET":
+            return self._levels(request, headers)
+        if request.path == f"{root}/locations.json" and request.method == "GET":
+            self.location_reads += 1
+            return Reply(200, {"locations": self.locations}, headers)
         if request.path == f"{root}/inventory_levels/set.json" and request.method == "POST":
             return self._set_level(json.loads(request.body or b"{}"), headers)
         variant = _VARIANT.match(request.path)
@@ -227,14 +252,38 @@ class ShopifyServer(FakeServer):
         products = sorted(
             (p for p in self.products.values() if p["id"] > after), key=lambda p: p["id"]
         )
+        if query.get("ids"):
+            wanted = {int(i) for i in query["ids"].split(",") if i.strip().isdigit()}
+            products = [p for p in products if p["id"] in wanted]
         return self._page("products", products, limit, query.get("fields"), {}, headers)
+
+    def _levels(self, request: Request, headers: dict[str, str]) -> Reply:
+        """`inventory_item_ids` (at most 50) and/or `location_ids`, one of them required."""
+        query = dict(request.query)
+        items = [int(i) for i in query.get("inventory_item_ids", "").split(",") if i.isdigit()]
+        places = [int(i) for i in query.get("location_ids", "").split(",") if i.isdigit()]
+        if not items and not places:
+            return Reply(
+                422,
+                {"errors": {"base": ["inventory_item_ids or location_ids is required"]}},
+                headers,
+            )
+        if len(items) > 50:
+            return Reply(422, {"errors": {"inventory_item_ids": ["is too long"]}}, headers)
+        levels = [
+            {"inventory_item_id": item, "location_id": LOCATION, "available": available}
+            for item, available in sorted(self.levels.items())
+            if (not items or item in items) and (not places or LOCATION in places)
+        ]
+        return Reply(200, {"inventory_levels": levels}, headers)
 
     def _set_level(self, body: dict, headers: dict[str, str]) -> Reply:
         self.writes += 1
         item, location = body.get("inventory_item_id"), body.get("location_id")
         if type(body.get("available")) is not int:
             return Reply(422, {"errors": {"available": ["must be an integer"]}}, headers)
-        if item not in self.levels or location != LOCATION:
+        active = {entry["id"] for entry in self.locations if entry["active"]}
+        if item not in self.levels or location not in active:
             return Reply(404, {"errors": "Not Found"}, headers)
         if item in self.untracked:
             return Reply(

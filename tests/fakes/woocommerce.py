@@ -16,7 +16,8 @@
   such URL answers the theme's HTML 404 page (the API lives at `/?rest_route=/wc/v3/...`).
 - `GET /wp-json/wc/v3/orders/{id}` or 404 `woocommerce_rest_shop_order_invalid_id`.
 - Products (pushes): `add_products` stocks the store; `GET /wp-json/wc/v3/products` pages
-  them like orders (oldest id first; `_fields` keeps only the named fields, `sku` filters);
+  them like orders (oldest id first; `_fields` keeps only the named fields, `sku` and
+  `include` (comma ids) filter);
   `POST /wp-json/wc/v3/products/batch` takes `update: [{id, ...}]`, at most 100 items (more:
   413 `rest_request_entity_too_large`, as WordPress answers),
   answers `{"update": [...]}` with one entry per item, in order: the updated product, or
@@ -25,6 +26,12 @@
   (`rest_invalid_param`: a stock_quantity that is not an integer, a regular_price that is not a
   decimal string, or any product in `refuses`). `batches` counts the batch requests,
   `updates` lists every item applied, in arrival order.
+- Variable products (`type: variable`, `variations`: their ids):
+  `GET /wp-json/wc/v3/products/{id}/variations` pages a product's variations like products;
+  `POST /wp-json/wc/v3/products/{id}/variations/batch` takes `update: [{id, ...}]` (at most
+  100) and answers like the products batch, an id that is not one of the product's
+  variations failing with `woocommerce_rest_product_variation_invalid_id`.
+  `variation_batches` and `variation_reads` count those requests.
 
 Standalone: `python -m tests.fakes.woocommerce --port 8753 --orders 300`.
 """
@@ -45,6 +52,7 @@ ROOT = "/wp-json/wc/v3"
 BATCH_LIMIT = 100
 _PRICE = re.compile(r"^\d+(\.\d{1,2})?$")
 _ONE = re.compile(rf"^{ROOT}/orders/(\d+)$")
+_VARIATIONS = re.compile(rf"^{ROOT}/products/(\d+)/variations(/batch)?$")
 PER_PAGE_ERROR = {
     "code": "rest_invalid_param",
     "message": "Invalid parameter(s): per_page",
@@ -65,6 +73,23 @@ def _naive(text: str) -> datetime:
     """A WordPress date as a naive datetime (an offset, if any, is converted to UTC)."""
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _updates(request: Request) -> list[dict] | Reply:
+    """A batch request's `update` items, or the error WordPress answers: 400 for a body that
+    is not JSON, 413 for more than 100 items."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return _error(400, "rest_invalid_json", "Invalid JSON body passed.")
+    items = body.get("update") or []
+    if len(items) > BATCH_LIMIT:
+        return _error(
+            413,
+            "rest_request_entity_too_large",
+            f"Unable to accept more than {BATCH_LIMIT} items for this request.",
+        )
+    return items
 
 
 def _error(status: int, code: str, message: str) -> Reply:
@@ -97,6 +122,15 @@ class WooCommerceServer(FakeServer):
         self.refuses: set[int] = set()  # product ids whose updates fail validation
         self.batches = 0  # product batch requests served
         self.updates: list[dict] = []  # every item a batch applied, in arrival order
+        self.product_reads = 0  # GET products requests served
+        self.variations: dict[int, dict[int, dict]] = {}  # variable product -> variations
+        self.variation_batches = 0  # variation batch requests served
+        self.variation_reads = 0  # GET variations requests served
+        # Called with the batch number (1, 2, ...) as a batch arrives (`before_batch`; a
+        # Reply it returns is the answer, nothing applied) and once it is applied, before
+        # the answer leaves (`after_batch`): tests block there.
+        self.before_batch: Any = None
+        self.after_batch: Any = None
 
     @property
     def base_url(self) -> str:
@@ -115,9 +149,19 @@ class WooCommerceServer(FakeServer):
         self.changed[order["id"]] = order
 
     def add_products(self, products: list[dict]) -> None:
-        """Stock the store: `{id, sku, stock_quantity, regular_price}` each."""
+        """Stock the store: `{id, sku, stock_quantity, regular_price}` each (`type`
+        `simple`), or a variable product `{id, sku, type: variable, variations: [{id, sku,
+        stock_quantity, regular_price}]}` whose `variations` become a list of ids, as the
+        API shows them, the variations themselves served under the product."""
         for product in products:
-            self.products[int(product["id"])] = {"manage_stock": True, **product}
+            product = {"manage_stock": True, "type": "simple", **product}
+            if product["type"] == "variable":
+                variations = product.pop("variations", [])
+                self.variations[int(product["id"])] = {
+                    int(v["id"]): {"manage_stock": True, **v} for v in variations
+                }
+                product["variations"] = [int(v["id"]) for v in variations]
+            self.products[int(product["id"])] = product
 
     def _credentials(self, request: Request) -> tuple[str, str] | None:
         header = request.headers.get("authorization", "")
@@ -145,6 +189,11 @@ class WooCommerceServer(FakeServer):
             return _error(
                 401, "woocommerce_rest_authentication_error", "Consumer secret is invalid."
             )
+        variations = _VARIATIONS.match(request.path)
+        if variations and request.method == "GET":
+            return self._variations(int(variations.group(1)), request)
+        if variations and variations.group(2) and request.method == "POST":
+            return self._variation_batch(int(variations.group(1)), request)
         if request.path == f"{ROOT}/products/batch" and request.method == "POST":
             return self._batch(request)
         if request.path == f"{ROOT}/products" and request.method == "GET":
@@ -217,6 +266,10 @@ class WooCommerceServer(FakeServer):
         products = sorted(self.products.values(), key=lambda p: p["id"])
         if query.get("sku"):
             products = [p for p in products if p.get("sku") == query["sku"]]
+        if query.get("include"):
+            wanted = {int(i) for i in query["include"].split(",") if i.strip().isdigit()}
+            products = [p for p in products if p["id"] in wanted]
+        self.product_reads += 1
         total = len(products)
         pages = (total + per_page - 1) // per_page
         chosen = products[(page - 1) * per_page : page * per_page]
@@ -225,19 +278,67 @@ class WooCommerceServer(FakeServer):
             chosen = [{k: p[k] for k in keep if k in p} for p in chosen]
         return Reply(200, chosen, {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)})
 
+    def _variations(self, product_id: int, request: Request) -> Reply:
+        """`GET /products/{id}/variations`: paged like products (`per_page` 1..100,
+        default 10), `include` and `_fields` honoured; an unknown product answers 404."""
+        self.variation_reads += 1
+        if product_id not in self.products:
+            return _error(404, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+        query = request.query
+        per_page, page = int(query.get("per_page", "10")), int(query.get("page", "1"))
+        if not 1 <= per_page <= 100:
+            return Reply(400, PER_PAGE_ERROR)
+        rows = [v for _, v in sorted(self.variations.get(product_id, {}).items())]
+        if query.get("include"):
+            wanted = {int(i) for i in query["include"].split(",") if i.strip().isdigit()}
+            rows = [v for v in rows if v["id"] in wanted]
+        total = len(rows)
+        chosen = rows[(page - 1) * per_page : page * per_page]
+        if query.get("_fields"):
+            keep = query["_fields"].split(",")
+            chosen = [{k: v[k] for k in keep if k in v} for v in chosen]
+        pages = (total + per_page - 1) // per_page
+        return Reply(200, chosen, {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)})
+
+    def _variation_batch(self, product_id: int, request: Request) -> Reply:
+        """`POST /products/{id}/variations/batch` `{update: [{id, ...}]}`: at most 100; an
+        id that is not a variation of this product is that item's
+        `woocommerce_rest_product_variation_invalid_id` error."""
+        items = _updates(request)
+        if isinstance(items, Reply):
+            return items
+        self.variation_batches += 1
+        mine = self.variations.get(product_id, {})
+        answers = []
+        for item in items:
+            variation = mine.get(int(item.get("id") or 0))
+            bad = "id" if variation is None else self._invalid(item, 0)
+            if bad:
+                code = (
+                    "woocommerce_rest_product_variation_invalid_id"
+                    if bad == "id"
+                    else "rest_invalid_param"
+                )
+                message = "Invalid ID." if bad == "id" else f"Invalid parameter(s): {bad}"
+                answers.append(
+                    {"id": 0, "error": {"code": code, "message": message, "data": {"status": 400}}}
+                )
+                continue
+            variation.update({k: v for k, v in item.items() if k != "id"})
+            self.updates.append({"product_id": product_id, **item})
+            answers.append(dict(variation))
+        return Reply(200, {"update": answers})
+
     def _batch(self, request: Request) -> Reply:
-        try:
-            body = json.loads(request.body or b"{}")
-        except ValueError:
-            return _error(400, "rest_invalid_json", "Invalid JSON body passed.")
-        items = body.get("update") or []
-        if len(items) > BATCH_LIMIT:
-            return _error(
-                413,
-                "rest_request_entity_too_large",
-                f"Unable to accept more than {BATCH_LIMIT} items for this request.",
-            )
+        items = _updates(request)
+        if isinstance(items, Reply):
+            return items
         self.batches += 1
+        number = self.batches
+        if self.before_batch is not None:
+            reply = self.before_batch(number)
+            if reply is not None:  # the request ends there, nothing applied
+                return reply
         answers = []
         for item in items:
             product = self.products.get(int(item.get("id") or 0))
@@ -269,6 +370,8 @@ class WooCommerceServer(FakeServer):
             product.update({k: v for k, v in item.items() if k != "id"})
             self.updates.append(dict(item))
             answers.append(dict(product))
+        if self.after_batch is not None:
+            self.after_batch(number)
         return Reply(200, {"update": answers})
 
     def _invalid(self, item: dict, product_id: int) -> str | None:

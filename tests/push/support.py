@@ -48,6 +48,11 @@ def seed(engine: Engine, store: WooCommerceServer | None, n: int, *, listing: st
             for i in range(n)
         ]
     )
+    add_store(engine, store)
+
+
+def add_store(engine: Engine, store: WooCommerceServer) -> None:
+    """The WooCommerce integration SHOP of `store`, its writes spending 50 a second."""
     add_integration(
         engine,
         SHOP,

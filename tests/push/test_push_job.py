@@ -94,8 +94,8 @@ def test_a_manual_link_is_pushed_and_bad_input_is_one_line(engine, db_url, store
 
 
 def test_a_schedule_of_a_push_targets_the_integrations_whose_spec_pushes(engine, store):
+    from runner.schedules import _schedule_targets
     from runner.spec.model import ScheduleSpec
-    from runner.worker import _schedule_targets
 
     specs = load_specs()
     seed(engine, store, 1)
