@@ -21,7 +21,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 
 from runner.db.engine import read_only
-from runner.db.write import Target, WriteCounts, fetch_existing, json_safe
+from runner.db.write import Target, WriteCounts, json_safe, writer_for
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ class DiffSink:
         self.target = target
         self.user_id = user_id
         self.scope_id = scope_id
+        self.writer = writer_for(engine)
         self.account = account
         self.step = step
         self.columns = [name for name in columns if name != target.key_column]
@@ -83,12 +84,12 @@ class DiffSink:
     ) -> WriteCounts:
         key_name = self.target.key_column
         with self.engine.connect() as conn:
-            existing = fetch_existing(
+            existing = self.writer.fetch_existing(
                 read_only(conn),
                 self.target,
                 [row[key_name] for row in rows],
                 user_id=self.user_id,
-                scope_id=self.scope_id,
+                account_id=self.scope_id,
                 columns=self.columns,
             )
         counts = WriteCounts()

@@ -12,10 +12,9 @@ from runner.db.tables import orders, sync_rejects
 from runner.db.write import (
     TARGETS,
     RowPreparer,
-    fetch_existing,
+    WriteBatch,
     insert_rejects,
-    update_batch,
-    upsert_batch,
+    writer_for,
 )
 
 T0 = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
@@ -39,17 +38,17 @@ def product(n: int, *, price: str = "10.00", name: str | None = None) -> dict:
 
 def upsert(engine, rows, *, user="u1", supplier="s1", now=T0, probe=True, expect_new=False):
     with engine.begin() as conn:
-        return upsert_batch(
-            conn,
-            PRODUCTS,
-            rows,
+        batch = WriteBatch(
+            target=PRODUCTS,
             user_id=user,
-            scope_id=supplier,
-            columns=COLUMNS,
+            account_id=supplier,
             now=now,
+            rows=rows,
+            columns=COLUMNS,
             probe=probe,
             expect_new=expect_new,
         )
+        return writer_for(conn).upsert(conn, batch)
 
 
 def rows_of(engine, user="u1", supplier="s1"):
@@ -130,16 +129,16 @@ def test_upsert_never_touches_another_user(engine):
 
 def update(engine, rows, columns, *, user="u1", supplier="s1", now=T1, **kwargs):
     with engine.begin() as conn:
-        return update_batch(
-            conn,
-            PRODUCTS,
-            rows,
+        batch = WriteBatch(
+            target=PRODUCTS,
             user_id=user,
-            scope_id=supplier,
-            columns=columns,
+            account_id=supplier,
             now=now,
+            rows=rows,
+            columns=columns,
             **kwargs,
         )
+        return writer_for(conn).update(conn, batch)
 
 
 def test_update_changes_only_distinct_values_and_never_inserts(engine):
@@ -205,15 +204,15 @@ def test_orders_update_by_integration(engine):
                 for user in ("u1", "u2")
             ],
         )
-        counts = update_batch(
-            conn,
-            TARGETS["orders"],
-            [{"platform_order_id": "727", "status": "delivered", "tracking_number": "CX1"}],
+        batch = WriteBatch(
+            target=TARGETS["orders"],
             user_id="u1",
-            scope_id="i1",
-            columns=["status", "tracking_number"],
+            account_id="i1",
             now=T1,
+            rows=[{"platform_order_id": "727", "status": "delivered", "tracking_number": "CX1"}],
+            columns=["status", "tracking_number"],
         )
+        counts = writer_for(conn).update(conn, batch)
         assert counts.updated == 1
         got = dict(conn.execute(select(orders.c.user_id, orders.c.status)).all())
     assert got == {"u1": "delivered", "u2": "processing"}
@@ -274,8 +273,8 @@ def test_fetch_existing_and_rejects(engine):
     upsert(engine, [product(1), product(2)])
     upsert(engine, [product(3)], user="other")
     with engine.begin() as conn:
-        found = fetch_existing(
-            conn, PRODUCTS, ["1", "3", "9"], user_id="u1", scope_id="s1", columns=["price"]
+        found = writer_for(conn).fetch_existing(
+            conn, PRODUCTS, ["1", "3", "9"], user_id="u1", account_id="s1", columns=["price"]
         )
         assert found == {
             "1": {"external_id": "1", "content_hash": product(1)["content_hash"], "price": 10}
