@@ -215,9 +215,12 @@ def to_decimal(value: Any) -> Decimal | None:
             raise Invalid(f"decimal out of range: {_show(value)}")
         return Decimal(repr(value)).quantize(_QUANTUM, ROUND_HALF_UP)
     if cls is str:
-        if _blank(value):
-            return None
-        number = _parse_decimal(value, "a decimal")
+        try:  # Decimal() strips surrounding whitespace itself, as _parse_decimal does
+            number = Decimal(value)
+        except InvalidOperation:
+            if _blank(value):
+                return None
+            raise Invalid(f"expected a decimal, got {_show(value)}") from None
     elif cls is int:
         number = Decimal(value)
     elif cls is Decimal:
