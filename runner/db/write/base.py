@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Dialect, select, update
+from sqlalchemy import Column, ColumnElement, Connection, Dialect, and_, select, update
 
-from runner.db.write.batch import Target, WriteBatch
+from runner.db.write.batch import Target, WriteBatch, WriteCounts
 
 
 class SqlWriter:
-    """The part of a `BatchWriter` written once: subclasses give `key_in` and `differing`,
-    `upsert`, `update` and `analyze`."""
+    """The part of a `BatchWriter` written once: subclasses give `key_in`, `differing`,
+    `insert_or_upsert`, `update` and `analyze`."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
@@ -35,7 +35,48 @@ class SqlWriter:
         user_id: str,
         account_id: str,
     ) -> list[tuple[int, bool]]:
+        if not keys:
+            return []
+        q = self.quote
+        names = (q(target.table.name), q(column), q(target.scope_column), q(target.key_column))
+        found = self.differing_rows(conn, names, keys, digests, (user_id, account_id))
+        return [(int(i), bool(new)) for i, new in found]
+
+    def differing_rows(
+        self,
+        conn: Connection,
+        names: tuple[str, str, str, str],
+        keys: Sequence[str],
+        digests: Sequence[str | None],
+        who: tuple[str, str],
+    ) -> Iterable[tuple[Any, Any]]:
+        """`differing`'s statement: (position, is new) rows. `names`: the quoted table, hash
+        column, account column and key column; `who`: (user_id, account_id)."""
         raise NotImplementedError
+
+    def insert_or_upsert(self, conn: Connection, batch: WriteBatch) -> WriteCounts:
+        """`upsert` without the checked mark."""
+        raise NotImplementedError
+
+    def upsert(self, conn: Connection, batch: WriteBatch) -> WriteCounts:
+        if not batch.rows:
+            return WriteCounts()
+        counts = self.insert_or_upsert(conn, batch)
+        if batch.mark_checked:
+            self.mark_checked(
+                conn,
+                batch.target,
+                batch.keys,
+                user_id=batch.user_id,
+                account_id=batch.account_id,
+                now=batch.now,
+            )
+        return counts
+
+    def owned(self, target: Target, user_id: str, account_id: str) -> ColumnElement[bool]:
+        """This user's rows of this account."""
+        table = target.table
+        return and_(table.c.user_id == user_id, table.c[target.scope_column] == account_id)
 
     def fetch_existing(
         self,
@@ -53,11 +94,7 @@ class SqlWriter:
         table = target.table
         key_col = table.c[target.key_column]
         wanted = [key_col, table.c.content_hash, *(table.c[name] for name in columns)]
-        stmt = select(*wanted).where(
-            table.c.user_id == user_id,
-            table.c[target.scope_column] == account_id,
-            self.key_in(key_col),
-        )
+        stmt = select(*wanted).where(self.owned(target, user_id, account_id), self.key_in(key_col))
         result = conn.execute(stmt, {"keys": list(keys)})
         return {row[0]: dict(row._mapping) for row in result}
 
@@ -78,11 +115,7 @@ class SqlWriter:
         table = target.table
         stmt = (
             update(table)
-            .where(
-                table.c.user_id == user_id,
-                table.c[target.scope_column] == account_id,
-                self.key_in(table.c[target.key_column]),
-            )
+            .where(self.owned(target, user_id, account_id), self.key_in(table.c[target.key_column]))
             .values(last_synced_at=now)
         )
         return conn.execute(stmt, {"keys": list(keys)}).rowcount

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,22 +46,15 @@ class PostgresWriter(SqlWriter):
     def key_in(self, key_col: Column) -> ColumnElement[bool]:
         return key_col == any_(bindparam("keys", type_=ARRAY(String)))
 
-    def differing(
+    def differing_rows(
         self,
         conn: Connection,
-        target: Target,
+        names: tuple[str, str, str, str],
         keys: Sequence[str],
         digests: Sequence[str | None],
-        *,
-        column: str,
-        user_id: str,
-        account_id: str,
-    ) -> list[tuple[int, bool]]:
-        if not keys:
-            return []
-        q = self.quote
-        table, col = q(target.table.name), q(column)
-        scope, key = q(target.scope_column), q(target.key_column)
+        who: tuple[str, str],
+    ) -> Iterable[tuple[Any, Any]]:
+        table, col, scope, key = names
         # LATERAL ... LIMIT 1 keeps one probe of the unique index per key: a plain join lets
         # the planner hash the user's whole table for every batch. The arrays go in binary
         # (%b): the server parses thousands of keys as text in a third of the statement.
@@ -72,31 +65,14 @@ class PostgresWriter(SqlWriter):
             f"WHERE t.user_id = %(user_id)s AND t.{scope} = %(account_id)s AND t.{key} = b.k "
             "LIMIT 1) s ON true WHERE s.d IS DISTINCT FROM b.d"
         )
-        params = {
-            "keys": list(keys),
-            "digests": list(digests),
-            "user_id": user_id,
-            "account_id": account_id,
-        }
-        return [(int(i), bool(new)) for i, new in conn.exec_driver_sql(sql, params)]
+        params = {"keys": list(keys), "digests": list(digests), "user_id": who[0]}
+        params["account_id"] = who[1]
+        return conn.exec_driver_sql(sql, params)
 
-    def upsert(self, conn: Connection, batch: WriteBatch) -> WriteCounts:
-        if not batch.rows:
-            return WriteCounts()
+    def insert_or_upsert(self, conn: Connection, batch: WriteBatch) -> WriteCounts:
         if batch.expect_new and self._insert_new(conn, batch):
-            counts = WriteCounts(inserted=len(batch.rows))
-        else:
-            counts = self._upsert(conn, batch)
-        if batch.mark_checked:
-            self.mark_checked(
-                conn,
-                batch.target,
-                batch.keys,
-                user_id=batch.user_id,
-                account_id=batch.account_id,
-                now=batch.now,
-            )
-        return counts
+            return WriteCounts(inserted=len(batch.rows))
+        return self._upsert(conn, batch)
 
     def _insert_new(self, conn: Connection, batch: WriteBatch) -> bool:
         """COPY the rows into the target table as new rows; False (nothing written) when one

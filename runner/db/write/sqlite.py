@@ -4,14 +4,13 @@ question as on Postgres (which rows are new or changed)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
-    and_,
     bindparam,
     func,
     or_,
@@ -31,22 +30,15 @@ class SqliteWriter(SqlWriter):
     def key_in(self, key_col: Column) -> ColumnElement[bool]:
         return key_col.in_(bindparam("keys", expanding=True))
 
-    def differing(
+    def differing_rows(
         self,
         conn: Connection,
-        target: Target,
+        names: tuple[str, str, str, str],
         keys: Sequence[str],
         digests: Sequence[str | None],
-        *,
-        column: str,
-        user_id: str,
-        account_id: str,
-    ) -> list[tuple[int, bool]]:
-        if not keys:
-            return []
-        q = self.quote
-        table, col = q(target.table.name), q(column)
-        scope, key = q(target.scope_column), q(target.key_column)
+        who: tuple[str, str],
+    ) -> Iterable[tuple[Any, Any]]:
+        table, col, scope, key = names
         sql = (
             "SELECT b.key, t.id IS NULL FROM json_each(?) b "
             f"LEFT JOIN {table} t ON t.user_id = ? AND t.{scope} = ? "
@@ -54,25 +46,9 @@ class SqliteWriter(SqlWriter):
             f"WHERE t.{col} IS NOT json_extract(b.value, '$[1]')"
         )
         pairs = json.dumps(list(zip(keys, digests, strict=True)))
-        found = conn.exec_driver_sql(sql, (pairs, user_id, account_id))
-        return [(int(i), bool(new)) for i, new in found]
+        return conn.exec_driver_sql(sql, (pairs, *who))
 
-    def upsert(self, conn: Connection, batch: WriteBatch) -> WriteCounts:
-        if not batch.rows:
-            return WriteCounts()
-        counts = self._upsert(conn, batch)
-        if batch.mark_checked:
-            self.mark_checked(
-                conn,
-                batch.target,
-                batch.keys,
-                user_id=batch.user_id,
-                account_id=batch.account_id,
-                now=batch.now,
-            )
-        return counts
-
-    def _upsert(self, conn: Connection, batch: WriteBatch) -> WriteCounts:
+    def insert_or_upsert(self, conn: Connection, batch: WriteBatch) -> WriteCounts:
         target, rows = batch.target, batch.rows
         data_columns = batch.data_columns
         names = [target.key_column, "content_hash", *data_columns]
@@ -108,9 +84,7 @@ class SqliteWriter(SqlWriter):
         target, rows, columns = batch.target, batch.rows, batch.data_columns
         table = target.table
         key_name = target.key_column
-        in_scope = and_(
-            table.c.user_id == batch.user_id, table.c[target.scope_column] == batch.account_id
-        )
+        in_scope = self.owned(target, batch.user_id, batch.account_id)
         counts = WriteCounts()
         if columns:
             values: dict[str, Any] = {name: bindparam(f"v_{name}") for name in columns}
