@@ -36,7 +36,9 @@ def product(n: int, *, price: str = "10.00", name: str | None = None) -> dict:
     return row
 
 
-def upsert(engine, rows, *, user="u1", supplier="s1", now=T0, probe=True, expect_new=False):
+def upsert(
+    engine, rows, *, user="u1", supplier="s1", now=T0, probe=True, expect_new=False, **flags
+):
     with engine.begin() as conn:
         batch = WriteBatch(
             target=PRODUCTS,
@@ -47,6 +49,7 @@ def upsert(engine, rows, *, user="u1", supplier="s1", now=T0, probe=True, expect
             columns=COLUMNS,
             probe=probe,
             expect_new=expect_new,
+            **flags,
         )
         return writer_for(conn).upsert(conn, batch)
 
@@ -114,6 +117,34 @@ def test_upsert_expecting_new_rows_copies_them_or_falls_back_to_the_upsert(engin
     counts = upsert(engine, changed, user="u2", now=T1, probe=False, expect_new=True)
     assert counts.inserted == 7 and len(rows_of(engine, user="u2")) == 7
     assert rows_of(engine) == rows
+
+
+def test_upsert_marking_checked_moves_last_synced_at_of_unchanged_rows_only_of_this_account(
+    engine,
+):
+    # A lookup step that creates rows marks every row it checked, changed or not, so that
+    # the stale selection moves past them; other accounts' rows keep their time.
+    upsert(engine, [product(n) for n in range(1, 4)])
+    upsert(engine, [product(1)], supplier="s2")
+    counts = upsert(engine, [product(n) for n in range(1, 4)], now=T1, mark_checked=True)
+    assert (counts.inserted, counts.updated, counts.unchanged) == (0, 0, 3)
+    rows = rows_of(engine)
+    assert all(row.last_synced_at == T1 and row.updated_at == T0 for row in rows.values())
+    assert rows_of(engine, supplier="s2")["1"].last_synced_at == T0
+
+
+def test_writer_for_picks_the_database_and_targets_derive_from_one_definition(engine):
+    from runner.db.tables import metadata
+    from runner.spec.columns import TARGET_TABLES
+
+    expected = {"postgresql": "PostgresWriter", "sqlite": "SqliteWriter"}[engine.dialect.name]
+    assert type(writer_for(engine)).__name__ == expected
+    assert set(TARGETS) == set(TARGET_TABLES)
+    for name, spec in TARGET_TABLES.items():
+        target = TARGETS[name]
+        assert target.table is metadata.tables[name]
+        assert (target.scope_column, target.key_column) == (spec.account_column, spec.key_column)
+        assert spec.key_column in spec.columns
 
 
 def test_upsert_never_touches_another_user(engine):
