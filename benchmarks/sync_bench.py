@@ -18,9 +18,10 @@ duration (claim to finish, as the job's outcome reports it), the process's wall 
 the peak RSS of the runner process (its VmHWM, read as it exits).
 
 In the same run, the floor, from the same fake and the same pages:
-- fetch: httpx GET of every page and the runner's parser (msgspec) on the body, nothing else;
-- write: the same rows, already mapped (JSON and decimals handed to COPY as text, as the
-  runner does), COPY'd into a temporary staging table plus one
+- fetch: httpx GET of every page and msgspec's JSON decoder on the body, nothing else;
+- write: the same rows, already mapped and turned into the tuples the database client takes
+  (JSON and decimals as text) before the clock starts, COPY'd into a temporary staging
+  table plus one
   `INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE content_hash IS DISTINCT FROM`
   on Postgres (one `executemany` of the same upsert on SQLite), into an empty table (cold)
   and again (warm: nothing changes). Floor time = fetch + write; `x floor` is the job's time
@@ -445,8 +446,8 @@ def measure_floor(
     """Fetch and parse the same pages; then write the same rows, already mapped, in one
     COPY + one upsert (Postgres) or one executemany (SQLite), cold then warm."""
     import httpx
+    import msgspec
 
-    from runner.http.client import parse_json
     from runner.mapping import compile_mapping
     from runner.spec.load import load_specs
 
@@ -460,7 +461,7 @@ def measure_floor(
             for page in range(1, pages + 1):
                 response = client.get("/products", params={"page": page, "size": size})
                 response.raise_for_status()
-                records += parse_json(response.content)["products"]
+                records += msgspec.json.decode(response.content)["products"]
             floor.fetch.append(time.perf_counter() - started)
     if len(records) != n:
         raise RuntimeError(f"the floor fetched {len(records)} products, not {n}")
@@ -473,11 +474,15 @@ def measure_floor(
     if rejects:
         raise RuntimeError(f"the floor's mapping rejected {len(rejects)} products")
     columns = ["external_id", "content_hash", *(c for c in mapping.columns if c != "external_id")]
+    # The rows as the database client takes them, built before any clock starts: the floor
+    # times the database's work and the client's sending, nothing of the runner's.
+    lines = [tuple(_client_value(row[c]) for c in columns) for row in mapped]
+    del mapped
     url = dbs.create(backend, "floor")
     write = _pg_floor_write if backend == "postgres" else _sqlite_floor_write
     for _ in range(args.runs):
-        floor.write_cold.append(write(url, mapped, columns, empty=True))
-        floor.write_warm.append(write(url, mapped, columns, empty=False))
+        floor.write_cold.append(write(url, lines, columns, empty=True))
+        floor.write_warm.append(write(url, lines, columns, empty=False))
 
 
 def _upsert_sql(columns: Sequence[str], source: str, placeholders: bool) -> str:
@@ -499,19 +504,12 @@ def _upsert_sql(columns: Sequence[str], source: str, placeholders: bool) -> str:
 
 
 def _pg_floor_write(
-    url: str, rows: list[dict[str, Any]], columns: list[str], *, empty: bool
+    url: str, lines: list[tuple[Any, ...]], columns: list[str], *, empty: bool
 ) -> float:
-    import msgspec
+    """COPY `lines` (values already as COPY takes them) into a staging table, then one upsert."""
     import psycopg
 
     conninfo = url.replace("postgresql+psycopg://", "postgresql://")
-    # Values as text where psycopg's own dumpers are slow (JSON, Decimal), as the runner
-    # does: the floor's COPY is as quick to format as the job's.
-    encode = msgspec.json.encode
-    as_text: list[tuple[int, Callable[[Any], str]]] = [
-        (i, lambda v: encode(v).decode()) for i, c in enumerate(columns) if c == "image_urls"
-    ]
-    as_text += [(i, str) for i, c in enumerate(columns) if c in ("price", "cost_price")]
     with psycopg.connect(conninfo) as conn:
         if empty:
             conn.execute("TRUNCATE imported_products")
@@ -523,12 +521,9 @@ def _pg_floor_write(
                 f"SELECT {', '.join(columns)} FROM imported_products WITH NO DATA"
             )
             with cursor.copy(f"COPY floor_stage ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    values = [row[c] for c in columns]
-                    for i, as_str in as_text:
-                        if values[i] is not None:
-                            values[i] = as_str(values[i])
-                    copy.write_row(values)
+                write = copy.write_row
+                for line in lines:
+                    write(line)
             now = datetime.now(UTC)
             sql = _upsert_sql(columns, "floor_stage", placeholders=False)
             cursor.execute(sql, {"user": USER, "supplier": SUPPLIER, "now": now})
@@ -536,8 +531,9 @@ def _pg_floor_write(
 
 
 def _sqlite_floor_write(
-    url: str, rows: list[dict[str, Any]], columns: list[str], *, empty: bool
+    url: str, lines: list[tuple[Any, ...]], columns: list[str], *, empty: bool
 ) -> float:
+    """One `executemany` of the upsert over `lines` (values already as sqlite3 takes them)."""
     import sqlite3
 
     conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
@@ -549,14 +545,9 @@ def _sqlite_floor_write(
         started = time.perf_counter()
         now = datetime.now(UTC).replace(tzinfo=None).isoformat(" ")
         fixed = (USER, SUPPLIER, now, now, now)
-        converters: list[Callable[[Any], Any]] = [_sqlite_value] * len(columns)
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
-            _upsert_sql(columns, "", placeholders=True),
-            (
-                (*(f(row[c]) for f, c in zip(converters, columns, strict=True)), *fixed)
-                for row in rows
-            ),
+            _upsert_sql(columns, "", placeholders=True), (line + fixed for line in lines)
         )
         conn.execute("COMMIT")
         return time.perf_counter() - started
@@ -564,10 +555,11 @@ def _sqlite_floor_write(
         conn.close()
 
 
-def _sqlite_value(value: Any) -> Any:
+def _client_value(value: Any) -> Any:
+    """A mapped value as the database client takes it: decimals and JSON as text."""
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, list):
+    if isinstance(value, list | dict):
         return json.dumps(value)
     return value
 

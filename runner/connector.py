@@ -61,8 +61,8 @@ from runner.http.paginate import PageRequest, WalkPosition, default_fingerprint,
 from runner.http.ratelimit import Limiter, RateLimiter
 from runner.http.response import RecordsMissing, Response, records_at
 from runner.http.rules import compile_predicate
-from runner.paths import get_path
-from runner.redact import SECRETS, redact
+from runner.paths import compile_path, get_path
+from runner.redact import SECRETS, in_current_scope, redact
 from runner.spec.model import AuthSpec, ConnectorSpec, LookupSpec, OperationSpec, RateLimitSpec
 from runner.templating import compile_template, is_template
 
@@ -256,6 +256,7 @@ class Connector:
         workers = max(1, lookup.concurrency)
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{self.name}-lookup")
         running: set[Future[_Batch]] = set()
+        lookup_batch = in_current_scope(self._lookup_batch)  # in the job's secret scope
         done_batches: list[_Batch] = []  # pages dropped once yielded: only the counts stay
 
         def pages_of(done: set[Future[_Batch]]) -> Iterator[Page]:
@@ -266,7 +267,7 @@ class Connector:
 
         try:
             for batch in batches:
-                running.add(pool.submit(self._lookup_batch, prepared, lookup, batch))
+                running.add(pool.submit(lookup_batch, prepared, lookup, batch))
                 if len(running) >= workers * 2:
                     done, running = wait(running, return_when=FIRST_COMPLETED)
                     yield from pages_of(done)
@@ -444,9 +445,13 @@ class Connector:
                 hint = hint if exc.absent and empty_when is None else ""
                 raise RecordsMissing(f"{label}: {response.url}: {exc}{hint}", exc.absent) from None
 
+        id_of = compile_path(op.id_field) if op.id_field else None
+
         def fingerprint(records: list) -> bytes:
-            ids = [get_path(r, op.id_field) for r in records]
-            if any(i is None or isinstance(i, (dict, list)) for i in ids):
+            if id_of is None:
+                return default_fingerprint(records)
+            ids = list(map(id_of, records))  # compiled once: a page's ids without a parse each
+            if None in ids or any(i.__class__ is dict or i.__class__ is list for i in ids):
                 return default_fingerprint(records)
             return "\x1f".join(map(str, ids)).encode()
 

@@ -20,16 +20,13 @@ from sqlalchemy import Engine
 from runner.clock import Clock
 from runner.db.engine import read_only
 from runner.db.write import (
+    BatchWriter,
     Target,
+    WriteBatch,
     WriteCounts,
-    analyze,
-    differing,
-    fetch_existing,
     insert_activity,
     insert_rejects,
-    mark_rows_checked,
-    update_batch,
-    upsert_batch,
+    writer_for,
 )
 from runner.mapping import SOURCE_HASH_COLUMN, CompiledMapping, Reject
 from runner.sync.diff import DiffEntry, DiffReport, same
@@ -107,44 +104,40 @@ class DatabaseSink:
     # The last batch met existing rows (unknown at first). While batches meet none (a first
     # sync), the next one is inserted straight away, without asking which rows exist.
     met_existing: bool = field(default=True, init=False)
+    writer: BatchWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writer = writer_for(self.engine)
 
     def flush(self, rows: list[dict[str, Any]], rejects: list[dict[str, Any]]) -> WriteCounts:
         now = self.clock.now()
-        scope = {"user_id": self.user_id, "scope_id": self.account_id, "now": now}
+        batch = WriteBatch(
+            target=self.target,
+            user_id=self.user_id,
+            account_id=self.account_id,
+            now=now,
+            rows=rows,
+            columns=self.columns,
+            probe=self.met_existing and not self.prefiltered,
+            expect_new=not self.met_existing,
+            mark_checked=self.lookup,
+            clear_hash=self.clear_hash,
+        )
         with self.engine.begin() as conn:
             if self.upsert:
-                counts = upsert_batch(
-                    conn,
-                    self.target,
-                    rows,
-                    columns=self.columns,
-                    probe=self.met_existing and not self.prefiltered,
-                    expect_new=not self.met_existing,
-                    **scope,
-                )
-                if self.lookup:
-                    keys = [row[self.target.key_column] for row in rows]
-                    mark_rows_checked(conn, self.target, keys, **scope)
+                counts = self.writer.upsert(conn, batch)
             else:
-                counts = update_batch(
-                    conn,
-                    self.target,
-                    rows,
-                    columns=self.columns,
-                    mark_checked=self.lookup,
-                    clear_hash=self.clear_hash,
-                    **scope,
-                )
+                counts = self.writer.update(conn, batch)
             for reject in rejects:
                 reject["created_at"] = now
             insert_rejects(conn, rejects)
         self.inserted += counts.inserted
         if self.inserted >= ANALYZE_AFTER_ROWS and self.inserted >= 8 * self.analyzed_at:
-            # Statistics of a table that just grew mislead the planner (see write.analyze):
+            # Statistics of a table that just grew mislead the planner (see BatchWriter.analyze):
             # refreshed at 1k, 8k, 64k, ... inserted rows, the cost stays logarithmic. The
             # next job's probe needs them even when this step's batches skip theirs.
             with self.engine.begin() as conn:
-                analyze(conn, self.target)
+                self.writer.analyze(conn, self.target)
             self.analyzed_at = self.inserted
         if rows:
             self.met_existing = counts.inserted < len(rows)
@@ -155,7 +148,7 @@ class SourceFilter:
     """Leaves out the records whose row already carries their `source_hash`.
 
     The fetch thread hashes each record (`CompiledMapping.source_hashes`); at a batch's end
-    one statement (`runner.db.write.differing`) returns the keys whose stored hash differs
+    one statement (`BatchWriter.differing`) returns the keys whose stored hash differs
     or that have no row, and only those records are mapped, so an unchanged catalogue is
     neither mapped nor written. Records without a key or hash are always mapped. While
     the batches meet no existing row (a first sync), the statement is skipped.
@@ -174,6 +167,7 @@ class SourceFilter:
         self.mapping = mapping
         self.user_id = user_id
         self.account_id = account_id
+        self.writer = writer_for(engine)
         self.skipped = 0  # records left out: their rows are unchanged
         self._records: list[Any] = []
         self._keys: list[str | None] = []
@@ -220,9 +214,11 @@ class SourceFilter:
 
     def _probe(self, keys: list[Any], digests: list[Any]) -> list[tuple[int, bool]]:
         """(position, is new) of the records whose row is missing or differs: one statement."""
-        scope = {"column": SOURCE_HASH_COLUMN, "user_id": self.user_id, "scope_id": self.account_id}
+        who = {"user_id": self.user_id, "account_id": self.account_id}
         with self.engine.connect() as conn:
-            return differing(read_only(conn), self.target, keys, digests, **scope)
+            return self.writer.differing(
+                read_only(conn), self.target, keys, digests, column=SOURCE_HASH_COLUMN, **who
+            )
 
 
 class DiffSink:
@@ -246,6 +242,7 @@ class DiffSink:
         self.target = target
         self.user_id = user_id
         self.account_id = account_id
+        self.writer = writer_for(engine)
         self.account = account
         self.step = step
         self.columns = [name for name in columns if name != target.key_column]
@@ -258,12 +255,12 @@ class DiffSink:
     ) -> WriteCounts:
         key_name = self.target.key_column
         with self.engine.connect() as conn:
-            existing = fetch_existing(
+            existing = self.writer.fetch_existing(
                 read_only(conn),
                 self.target,
                 [row[key_name] for row in rows],
                 user_id=self.user_id,
-                scope_id=self.account_id,
+                account_id=self.account_id,
                 columns=self.columns,
             )
         counts = WriteCounts()

@@ -27,6 +27,7 @@ from runner.mapping import MAPPING_CODE_VERSION
 MODULES = ("mapping.py", "paths.py", "templating.py")
 RECORDED: dict[int, str] = {
     1: "5dce4890e0ff0d36d9c922944f0cde22",
+    2: "b0e1c4de1d27cfccfdcdf3e5cd1a4d06",
 }
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from runner.config import load_specs
 from runner.db.tables import imported_products
-from runner.db.write import TARGETS, differing
+from runner.db.write import TARGETS, writer_for
 from runner.mapping import CompiledMapping, compile_mapping
 from runner.sync.engine import SyncRequest, run_sync
 from tests.fakes import catalog
@@ -193,11 +193,12 @@ def test_differing_returns_new_and_changed_keys_only(engine, specs):
     keys = ["a", "b", "c", "d", "e"]
     digests = ["1" * 32, "9" * 32, "3" * 32, "4" * 32, "5" * 32]
     with engine.connect() as conn:
+        differing = writer_for(conn).differing
         found = differing(
-            conn, target, keys, digests, column="source_hash", user_id="user-a", scope_id="bb"
+            conn, target, keys, digests, column="source_hash", user_id="user-a", account_id="bb"
         )
         assert sorted(found) == [(1, False), (2, False), (3, True), (4, True)]
-        none = differing(conn, target, [], [], column="source_hash", user_id="u", scope_id="s")
+        none = differing(conn, target, [], [], column="source_hash", user_id="u", account_id="s")
         assert none == []
         stored = conn.execute(select(imported_products.c.external_id)).scalars().all()
     assert sorted(stored) == ["a", "b", "c", "d"]

@@ -12,10 +12,9 @@ from runner.db.tables import orders, sync_rejects
 from runner.db.write import (
     TARGETS,
     RowPreparer,
-    fetch_existing,
+    WriteBatch,
     insert_rejects,
-    update_batch,
-    upsert_batch,
+    writer_for,
 )
 
 T0 = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
@@ -37,19 +36,22 @@ def product(n: int, *, price: str = "10.00", name: str | None = None) -> dict:
     return row
 
 
-def upsert(engine, rows, *, user="u1", supplier="s1", now=T0, probe=True, expect_new=False):
+def upsert(
+    engine, rows, *, user="u1", supplier="s1", now=T0, probe=True, expect_new=False, **flags
+):
     with engine.begin() as conn:
-        return upsert_batch(
-            conn,
-            PRODUCTS,
-            rows,
+        batch = WriteBatch(
+            target=PRODUCTS,
             user_id=user,
-            scope_id=supplier,
-            columns=COLUMNS,
+            account_id=supplier,
             now=now,
+            rows=rows,
+            columns=COLUMNS,
             probe=probe,
             expect_new=expect_new,
+            **flags,
         )
+        return writer_for(conn).upsert(conn, batch)
 
 
 def rows_of(engine, user="u1", supplier="s1"):
@@ -117,6 +119,34 @@ def test_upsert_expecting_new_rows_copies_them_or_falls_back_to_the_upsert(engin
     assert rows_of(engine) == rows
 
 
+def test_upsert_marking_checked_moves_last_synced_at_of_unchanged_rows_only_of_this_account(
+    engine,
+):
+    # A lookup step that creates rows marks every row it checked, changed or not, so that
+    # the stale selection moves past them; other accounts' rows keep their time.
+    upsert(engine, [product(n) for n in range(1, 4)])
+    upsert(engine, [product(1)], supplier="s2")
+    counts = upsert(engine, [product(n) for n in range(1, 4)], now=T1, mark_checked=True)
+    assert (counts.inserted, counts.updated, counts.unchanged) == (0, 0, 3)
+    rows = rows_of(engine)
+    assert all(row.last_synced_at == T1 and row.updated_at == T0 for row in rows.values())
+    assert rows_of(engine, supplier="s2")["1"].last_synced_at == T0
+
+
+def test_writer_for_picks_the_database_and_targets_derive_from_one_definition(engine):
+    from runner.db.tables import metadata
+    from runner.spec.columns import TARGET_TABLES
+
+    expected = {"postgresql": "PostgresWriter", "sqlite": "SqliteWriter"}[engine.dialect.name]
+    assert type(writer_for(engine)).__name__ == expected
+    assert set(TARGETS) == set(TARGET_TABLES)
+    for name, spec in TARGET_TABLES.items():
+        target = TARGETS[name]
+        assert target.table is metadata.tables[name]
+        assert (target.scope_column, target.key_column) == (spec.account_column, spec.key_column)
+        assert spec.key_column in spec.columns
+
+
 def test_upsert_never_touches_another_user(engine):
     upsert(engine, [product(1), product(2)], user="userB")
     counts = upsert(engine, [product(1, price="99.00"), product(2)], user="userA")
@@ -130,16 +160,16 @@ def test_upsert_never_touches_another_user(engine):
 
 def update(engine, rows, columns, *, user="u1", supplier="s1", now=T1, **kwargs):
     with engine.begin() as conn:
-        return update_batch(
-            conn,
-            PRODUCTS,
-            rows,
+        batch = WriteBatch(
+            target=PRODUCTS,
             user_id=user,
-            scope_id=supplier,
-            columns=columns,
+            account_id=supplier,
             now=now,
+            rows=rows,
+            columns=columns,
             **kwargs,
         )
+        return writer_for(conn).update(conn, batch)
 
 
 def test_update_changes_only_distinct_values_and_never_inserts(engine):
@@ -205,15 +235,15 @@ def test_orders_update_by_integration(engine):
                 for user in ("u1", "u2")
             ],
         )
-        counts = update_batch(
-            conn,
-            TARGETS["orders"],
-            [{"platform_order_id": "727", "status": "delivered", "tracking_number": "CX1"}],
+        batch = WriteBatch(
+            target=TARGETS["orders"],
             user_id="u1",
-            scope_id="i1",
-            columns=["status", "tracking_number"],
+            account_id="i1",
             now=T1,
+            rows=[{"platform_order_id": "727", "status": "delivered", "tracking_number": "CX1"}],
+            columns=["status", "tracking_number"],
         )
+        counts = writer_for(conn).update(conn, batch)
         assert counts.updated == 1
         got = dict(conn.execute(select(orders.c.user_id, orders.c.status)).all())
     assert got == {"u1": "delivered", "u2": "processing"}
@@ -274,8 +304,8 @@ def test_fetch_existing_and_rejects(engine):
     upsert(engine, [product(1), product(2)])
     upsert(engine, [product(3)], user="other")
     with engine.begin() as conn:
-        found = fetch_existing(
-            conn, PRODUCTS, ["1", "3", "9"], user_id="u1", scope_id="s1", columns=["price"]
+        found = writer_for(conn).fetch_existing(
+            conn, PRODUCTS, ["1", "3", "9"], user_id="u1", account_id="s1", columns=["price"]
         )
         assert found == {
             "1": {"external_id": "1", "content_hash": product(1)["content_hash"], "price": 10}
