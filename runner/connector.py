@@ -36,6 +36,10 @@ one-id lookup means "no such id" and yields an empty page. A batched lookup (`ba
 ids joined in a query parameter: `ids=`, `include=`) that answers 404, or whose requests
 together find none of the ids asked for, means a wrong URL or missing permission, never "no
 such orders": `PermanentError` (one missing id among found ones is fine).
+
+Why one module of this size: `list` and `lookup` share the compiled request templates, the
+client, the budgets and the checks of an answer; the parts that stand alone already live
+in `runner/http/`.
 """
 
 from __future__ import annotations

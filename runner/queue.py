@@ -21,6 +21,10 @@ Rules (see docs/operations.md, "Queue semantics"):
   an error leaves one entry in `errors` ({attempt, at, type, message, ...}); an attempt whose
   worker vanished is recorded as `LeaseExpired` when the job next finishes. Deferrals
   (`RetryLater`) and releases (SIGTERM) give the attempt back.
+
+Why one module of this size: every transition of the state machine above shares the claim's
+ordering, the lease rules and the row-to-`Job` conversion; split, one file would hold the
+statements and another the rules that make them safe together.
 """
 
 from __future__ import annotations

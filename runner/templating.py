@@ -26,6 +26,9 @@ text they would make (a list of 300 references to one 1 MB string is 300 MB of t
 total may not pass `MAX_BUILD`, the counted operations `MAX_STEPS`, and an expression's result
 `MAX_BUILD` characters or items. `sum` adds numbers only (`sum(start=[])` is quadratic). An
 expression is one expression: `{% set %}` or any other statement smuggled in is refused.
+
+Why one module of this size: the sandbox (what a template may reach) and the filters and
+budgets it grants are one security boundary; kept together so that it is reviewed as one.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 The loader (`runner.spec.load`) turns validated YAML into these objects. Everything after
 loading (connector, mapping, sync engine, queue, maintenance) reads specs only through them.
 Templates stay unrendered strings here: secrets are resolved at request time, never at load.
+
+Why one module of this size: it is only frozen dataclasses, one per spec section, with no
+logic beyond small lookups; one file is the map of every spec key.
 """
 
 from __future__ import annotations
