@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from runner.push.run import PushItem
+from runner.push.batches import PushItem
 
 
 def format_item(item: PushItem) -> str:

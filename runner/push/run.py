@@ -5,20 +5,20 @@ Per integration: link the products not linked yet (the spec's `match`, by SKU); 
 link with its product; keep those whose value's hash differs from the one last accepted;
 refuse what safety forbids (`runner.push.safety`); send the rest in batches of the write's
 `batch_size` (a variation's link goes by the push's `variant_write`, batched per product),
-each request spending the write's budget. Before each request its intent (the hashes it
-sends) is committed; after each answer, in one transaction, the accepted items' hashes are
-stored, the intent cleared, and the failed ones become `sync_rejects`: a retried or resumed
-push sends only what the marketplace has not accepted, and links a killed push left in
-doubt are read back from the shop first (`runner.push.reconcile`).
+each request spending the write's budget (`runner.push.batches`). Before each request its
+intent (the hashes it sends) is committed; after each answer, in one transaction, the
+accepted items' hashes are stored, the intent cleared, and the failed ones become
+`sync_rejects`: a retried or resumed push sends only what the marketplace has not accepted,
+and links a killed push left in doubt are read back from the shop first
+(`runner.push.reconcile`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
@@ -27,8 +27,7 @@ from runner.clock import Clock, SystemClock
 from runner.connector import Connector
 from runner.db.write import insert_activity, insert_rejects
 from runner.errors import JobFailed, JobInterrupted, PermanentError, RetryLater, TransientError
-from runner.http.client import HttpStatusError
-from runner.paths import get_path
+from runner.push.batches import PushItem, Writes, batches, item_body, send_batch, with_body
 from runner.push.links import (
     REMOTE_IDS,
     add_variations,
@@ -46,12 +45,11 @@ from runner.push.mock import MockShop, mock_listings
 from runner.push.reconcile import read_back
 from runner.push.safety import incomplete_suppliers, zeroing_refusal
 from runner.push.values import NoValue, pushed_hash, value_of
-from runner.spec.model import ConnectorSpec, SpecSet, SyncTypeSpec, WriteSpec
+from runner.spec.model import ConnectorSpec, SpecSet, SyncTypeSpec
 from runner.sync.accounts import AccountRow, live_connector, load_accounts
 
 log = logging.getLogger("sync_runner.push")
 ITEMS_KEPT = 10_000  # dry run: items listed in the result
-_PATH_FIELD = re.compile(r"\{link\.([a-z_]+)\}")
 COUNTS = ("linked", "changed", "unchanged", "sent", "accepted", "rejected", "refused", "requests")
 
 
@@ -63,32 +61,6 @@ class PushRequest:
     job_id: str | None = None
     dry_run: bool = False
     offline: bool = False  # every integration pushes to runner.push.mock's offline shop
-
-
-@dataclass(frozen=True)
-class PushItem:
-    """One product's value bound for one listing: what a dry run lists, what a run sends."""
-
-    integration: str
-    supplier_id: str
-    external_id: str
-    sku: str | None
-    link: dict[str, str | None]
-    field: str
-    value: Any
-    hash: str
-    body: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "integration": self.integration,
-            "supplier_id": self.supplier_id,
-            "external_id": self.external_id,
-            "sku": self.sku,
-            "field": self.field,
-            "value": self.value,
-            "body": self.body,
-        }
 
 
 def run_push(
@@ -420,10 +392,10 @@ class _Push:
         items: list[PushItem],
         result: dict[str, Any],
     ) -> None:
-        for write, batch in _batches(writes, items):
+        for write, batch in batches(writes, items):
             self.checkpoint()
-            bodies = [_item_body(write, item) for item in batch]
-            batch = [_with_body(item, body) for item, body in zip(batch, bodies, strict=True)]
+            bodies = [item_body(write, item) for item in batch]
+            batch = [with_body(item, body) for item, body in zip(batch, bodies, strict=True)]
             if self.request.dry_run:
                 for item in batch:
                     self._list(item, result)
@@ -437,7 +409,7 @@ class _Push:
                     self.kind,
                     [(*key, item.hash) for key, item in zip(keys, batch, strict=True)],
                 )
-            answers = self._request(write, connector, batch, bodies)
+            answers = send_batch(write, connector, batch, bodies)
             accepted: list[tuple[str, str, str]] = []
             rejects: list[dict[str, Any]] = []
             for item, answer in zip(batch, answers, strict=True):
@@ -468,52 +440,6 @@ class _Push:
         else:
             result["items_omitted"] += 1
 
-    def _request(
-        self,
-        write: WriteSpec,
-        connector: Connector | MockShop,
-        batch: list[PushItem],
-        bodies: list[dict],
-    ) -> list[str | None]:
-        """Send one batch; per item, None when the marketplace accepted it, else why not."""
-        path = _path(write, batch[0])
-        if write.batch_size > 1:
-            body: Any = {write.wrap: bodies} if write.wrap else bodies
-        else:
-            body = {write.wrap: bodies[0]} if write.wrap else bodies[0]
-        try:
-            response = connector.send(write.method, path, body, write.budget)
-        except HttpStatusError as exc:
-            # One item a request: a 4xx other than auth and rate limits is that item's error.
-            if (
-                write.batch_size == 1
-                and 400 <= exc.status < 500
-                and exc.status not in (401, 403, 429)
-            ):
-                return [f"HTTP {exc.status}: {exc}"]
-            raise
-        if write.results is None:
-            return [None] * len(batch)
-        answers = get_path(response.data, write.results)
-        if not isinstance(answers, list):
-            raise PermanentError(
-                f"{connector.name}: {write.name}: the answer has no list at {write.results!r}; "
-                "nothing of this batch is marked as pushed"
-            )
-        out: list[str | None] = []
-        for index in range(len(batch)):
-            if index >= len(answers):
-                out.append("the marketplace's answer has no entry for this item")
-                continue
-            answer = answers[index]
-            if get_path(answer, write.error) is None:
-                out.append(None)
-                continue
-            code = get_path(answer, write.error_code)
-            message = get_path(answer, write.error_message)
-            out.append(": ".join(str(part) for part in (code, message) if part) or "error")
-        return out
-
     def _reject(self, account: AccountRow, row: Any, reason: str, payload: Any) -> dict[str, Any]:
         get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
         return {
@@ -540,53 +466,3 @@ def _totals(result: dict[str, Any]) -> dict[str, Any]:
         "rejected": result["rejected"] + result["refused"],
         "seconds": 0,
     }
-
-
-@dataclass(frozen=True)
-class Writes:
-    """The writes of one push: `main` for every link, or `variant` (when the spec declares
-    one) for the links to a variation (WooCommerce's variations batch)."""
-
-    main: WriteSpec
-    variant: WriteSpec | None = None
-
-    def for_link(self, link: Mapping[str, Any]) -> WriteSpec:
-        if self.variant is not None and link.get("remote_variant_id") is not None:
-            return self.variant
-        return self.main
-
-    def __iter__(self) -> Iterator[WriteSpec]:
-        yield self.main
-        if self.variant is not None:
-            yield self.variant
-
-
-def _batches(writes: Writes, items: list[PushItem]) -> Iterator[tuple[WriteSpec, list[PushItem]]]:
-    """The items in requests: grouped by write and by the request path (a variations batch
-    holds one product's), in key order within a group, `batch_size` at a time."""
-    groups: dict[tuple[str, str], list[PushItem]] = {}
-    for item in items:
-        write = writes.for_link(item.link)
-        groups.setdefault((write.name, _path(write, item)), []).append(item)
-    by_name = {write.name: write for write in writes}
-    for (name, _), group in groups.items():
-        size = max(1, by_name[name].batch_size)
-        for start in range(0, len(group), size):
-            yield by_name[name], group[start : start + size]
-
-
-def _path(write: WriteSpec, item: PushItem) -> str:
-    """The write's path with the item's link ids filled in."""
-    return _PATH_FIELD.sub(lambda m: str(item.link.get(m.group(1)) or ""), write.path)
-
-
-def _item_body(write: WriteSpec, item: PushItem) -> dict[str, Any]:
-    link: dict[str, Any] = dict(item.link)
-    if write.ids_as == "integer":
-        link = {k: int(v) if v is not None and v.isdigit() else v for k, v in link.items()}
-    context = {"link": {**link, "sku": item.sku}, "value": item.value}
-    return {name: get_path(context, path) for name, path in write.item.items()}
-
-
-def _with_body(item: PushItem, body: dict[str, Any]) -> PushItem:
-    return replace(item, body=body)
