@@ -7,7 +7,7 @@ that listing saw needs no write of its own: its `last_seen_at` stays NULL, which
 "seen by the account's last complete listing". Only the rows the listing did NOT return
 are written (`last_seen_at` frozen at the previous mark: when a listing last saw them),
 and the rows that come back have theirs cleared; both are found set-based against the
-listed keys (`runner.sync.delist.load_listed`). A feed that answered "unchanged" (304, or
+listed keys (`runner.sync.listed`). A feed that answered "unchanged" (304, or
 the same body) confirms the previous listing: the mark moves, no row is written. A walk
 that ended early records nothing.
 
