@@ -72,6 +72,11 @@ class ListedKeys:
         self._flush()
         conn = self._connection()
         with conn.begin():
+            if self._postgres:
+                # Statistics: without them, a plain (not unique) index on the keys makes the
+                # planner de-duplicate every key before a semi-join (0.7 s at 100,000 keys,
+                # against 10 ms); ANALYZE samples at most 30,000 rows.
+                conn.exec_driver_sql(f"ANALYZE {self._table.name}")
             yield conn, self._table
             self._empty(conn)
         conn.info[_READY][self._table.name] = True
