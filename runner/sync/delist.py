@@ -15,22 +15,20 @@ activity log.
 A delisted row has its `content_hash` and `source_hash` cleared, so that when the product
 comes back, the listing maps and rewrites it: its mapped values (stock, status) restore it.
 
-The keys seen are gathered by the step and written into a temporary table at the end; one
-UPDATE ... WHERE NOT EXISTS then finds the missing rows (no statement per row).
+The keys seen are streamed by the step into a temporary table as the listing goes
+(runner.sync.listed); one UPDATE ... WHERE NOT EXISTS then finds the missing rows (no
+statement per row).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
-    Engine,
-    MetaData,
     Table,
     and_,
     exists,
@@ -41,8 +39,6 @@ from sqlalchemy import (
 )
 
 from runner.db.write import Target
-
-CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -62,44 +58,6 @@ class DelistResult:
         return result
 
 
-def _seen_table(key_type: Any) -> Table:
-    """A temporary table of the keys a listing returned: dropped at commit on Postgres; on
-    SQLite (no ON COMMIT DROP) kept by the connection, and emptied before each use."""
-    return Table(
-        "sync_listed_keys",
-        MetaData(),
-        Column("key", key_type, primary_key=True),
-        prefixes=["TEMPORARY"],
-        postgresql_on_commit="DROP",
-    )
-
-
-def apply_on_missing(
-    engine: Engine,
-    target: Target,
-    *,
-    user_id: str,
-    account_id: str,
-    seen: Iterable[str],
-    values: Mapping[str, Any],
-    max_ratio: float,
-    now: datetime,
-) -> DelistResult:
-    """Set `values` on the account's rows whose key is not in `seen` (see the module doc)."""
-    with engine.begin() as conn:
-        listed = load_listed(conn, target.table.c[target.key_column].type, seen)
-        return delist_missing(
-            conn,
-            target,
-            listed,
-            user_id=user_id,
-            account_id=account_id,
-            values=values,
-            max_ratio=max_ratio,
-            now=now,
-        )
-
-
 def delist_missing(
     conn: Connection,
     target: Target,
@@ -111,15 +69,22 @@ def delist_missing(
     max_ratio: float,
     now: datetime,
 ) -> DelistResult:
-    """`apply_on_missing` with the listed keys already in `listed` (`load_listed`)."""
+    """Set `values` on the account's rows whose key is not in `listed` (the temporary table
+    of runner.sync.listed), in `conn`'s transaction (see the module doc)."""
     table = target.table
     key = table.c[target.key_column]
     account = and_(table.c.user_id == user_id, table.c[target.scope_column] == account_id)
     # Rows that do not carry every on_missing value yet (NULL-safe).
     not_yet = or_(*(table.c[name].is_distinct_from(value) for name, value in values.items()))
     unseen = ~exists().where(listed.c.key == key)
-    listed_count = conn.execute(select(func.count()).where(account, not_yet)).scalar_one()
-    missing = conn.execute(select(func.count()).where(account, not_yet, unseen)).scalar_one()
+    # One round trip, two subqueries: in a FILTER the NOT EXISTS would be probed row by row,
+    # where in a WHERE it is planned as an anti-join.
+    count = select(func.count()).select_from(table)
+    both = select(
+        count.where(account, not_yet).scalar_subquery(),
+        count.where(account, not_yet, unseen).scalar_subquery(),
+    )
+    listed_count, missing = conn.execute(both).one()
     delisted = 0
     refused = None
     if listed_count and missing / listed_count > max_ratio:
@@ -133,25 +98,3 @@ def delist_missing(
         statement = update(table).where(account, not_yet, unseen).values(changes)
         delisted = conn.execute(statement).rowcount
     return DelistResult(missing=missing, listed=listed_count, delisted=delisted, refused=refused)
-
-
-def load_listed(conn: Connection, key_type: Any, seen: Iterable[str]) -> Table:
-    """The keys a listing returned, in a temporary table (one COPY on Postgres)."""
-    table = _seen_table(key_type)  # the key's own type (and collation: "C" on Postgres)
-    table.create(conn, checkfirst=True)
-    conn.execute(table.delete())
-    if conn.dialect.name == "postgresql":  # COPY: a quarter of the time of INSERTs
-        dbapi = conn.connection.driver_connection
-        with dbapi.cursor() as cursor, cursor.copy(f"COPY {table.name} (key) FROM STDIN") as copy:
-            for value in dict.fromkeys(seen):
-                copy.write_row((value,))
-        return table
-    batch: list[dict[str, str]] = []
-    for value in dict.fromkeys(seen):  # unique, in order
-        batch.append({"key": value})
-        if len(batch) >= CHUNK:
-            conn.execute(table.insert(), batch)
-            batch = []
-    if batch:
-        conn.execute(table.insert(), batch)
-    return table

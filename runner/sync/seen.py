@@ -7,7 +7,7 @@ that listing saw needs no write of its own: its `last_seen_at` stays NULL, which
 "seen by the account's last complete listing". Only the rows the listing did NOT return
 are written (`last_seen_at` frozen at the previous mark: when a listing last saw them),
 and the rows that come back have theirs cleared; both are found set-based against the
-listed keys (`runner.sync.delist.load_listed`). A feed that answered "unchanged" (304, or
+listed keys (`runner.sync.listed`). A feed that answered "unchanged" (304, or
 the same body) confirms the previous listing: the mark moves, no row is written. A walk
 that ended early records nothing.
 
@@ -28,7 +28,6 @@ from sqlalchemy import (
     and_,
     exists,
     func,
-    literal,
     select,
     update,
 )
@@ -65,9 +64,10 @@ def record_listing(
     c = table.c
     account = and_(c.user_id == user_id, c[target.scope_column] == account_id)
     in_listing = exists().where(listed.c.key == c[target.key_column])
-    previous = _mark(conn, target, user_id, account_id)
-    # Without an earlier mark, the row was last seen when written (or created).
-    frozen = func.coalesce(literal(previous, c.last_seen_at.type), c.last_synced_at, c.created_at)
+    # The previous mark, read inside the statement (no round trip of its own); without one,
+    # the row was last seen when written (or created).
+    previous = select(listing_marks.c.listed_at).where(*_key(target, user_id, account_id))
+    frozen = func.coalesce(previous.scalar_subquery(), c.last_synced_at, c.created_at)
     missing = conn.execute(
         update(table)
         .where(account, c.last_seen_at.is_(None), ~in_listing)
@@ -87,8 +87,9 @@ def confirm_listing(
 ) -> None:
     """The source confirmed that its listing is the one last read in full (a feed's 304 or
     same body): every row that listing saw is seen now; no row is written."""
-    if _mark(conn, target, user_id, account_id) is not None:
-        _set_mark(conn, target, user_id, account_id, now)
+    conn.execute(
+        update(listing_marks).where(*_key(target, user_id, account_id)).values(listed_at=now)
+    )  # no mark yet: nothing to confirm
 
 
 def seen_expression(table: Table, scope_column: str) -> ColumnElement[datetime]:
@@ -110,11 +111,6 @@ def seen_expression(table: Table, scope_column: str) -> ColumnElement[datetime]:
 def _key(target: Target, user_id: str, account_id: str) -> list[ColumnElement[bool]]:
     m = listing_marks.c
     return [m.user_id == user_id, m.account_id == account_id, m.target == target.table.name]
-
-
-def _mark(conn: Connection, target: Target, user_id: str, account_id: str) -> datetime | None:
-    stmt = select(listing_marks.c.listed_at).where(*_key(target, user_id, account_id))
-    return conn.execute(stmt).scalar_one_or_none()
 
 
 def _set_mark(

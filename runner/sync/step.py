@@ -25,7 +25,8 @@ from runner.mapping import CompiledMapping, Reject
 from runner.progress import Status as ProgressStatus
 from runner.sync.accounts import AccountRow
 from runner.sync.context import SyncContext
-from runner.sync.delist import DelistResult, delist_missing, load_listed
+from runner.sync.delist import DelistResult, delist_missing
+from runner.sync.listed import ListedKeys
 from runner.sync.pipeline import Prefetch, Writer
 from runner.sync.plan import StepPlan
 from runner.sync.results import COUNT_KEYS, StepResult
@@ -35,8 +36,9 @@ from runner.sync.since import ChangedSince
 from runner.sync.sinks import SourceFilter, build_sink
 
 # What the fetch thread hands the step per page: (records and feed rejects read, mapped rows,
-# rejects, (records, keys, digests) for a source filter, the position after the page).
-PageItem = tuple[int, list[dict[str, Any]], list[Reject], Any, Any]
+# rejects, (records, keys, digests) for a source filter, the keys a complete listing
+# records (else None), the position after the page).
+PageItem = tuple[int, list[dict[str, Any]], list[Reject], Any, Any, Any]
 
 
 class StepFailed(PermanentError):
@@ -143,11 +145,12 @@ class StepRun:
         if ctx.resume and plan.operation.kind == "list" and plan.operation.resume == "position":
             self.start = ctx.resume.position(account.id, plan.name)
         listens = bool(ctx.sync_type.on_missing) or tracks_seen(ctx.target)
-        # The keys a complete listing saw. After a checkpoint, the keys of the pages read
-        # before it are not here: this run cannot tell what the listing left out.
-        self.seen: set[str] | None = None
+        # The keys a complete listing saw, streamed to the database. After a checkpoint, the
+        # keys of the pages read before it are not there: this run cannot tell what the
+        # listing left out. A dry run writes nothing, so it records nothing either.
+        self.listed: ListedKeys | None = None
         if plan.complete and listens and not request.dry_run and self.start is None:
-            self.seen = set()
+            self.listed = ListedKeys(ctx.engine, ctx.target)
         self.resumed_listing = plan.complete and listens and self.start is not None
         self.fetched = self.pages = 0
         self.position: Any = self.start  # where the step goes on after the pages consumed
@@ -161,6 +164,13 @@ class StepRun:
     def run(self) -> dict[str, Any]:
         """Run the step; return its result. Raises `StepResultError` (with the counts so far)
         when it fails or waits for a budget."""
+        try:
+            return self._run()
+        finally:
+            if self.listed is not None:
+                self.listed.close()
+
+    def _run(self) -> dict[str, Any]:
         ctx, plan = self.ctx, self.plan
         ctx.log(logging.INFO, "step.started", f"{self.label} started", **self._where())
         expect_feed = getattr(self.connector, "expect_feed_version", None)
@@ -202,13 +212,16 @@ class StepRun:
         writer = Writer(self.sink.flush, background=ctx.engine.dialect.name != "sqlite")
         self.written = writer.counts
         batch = self.batch = Batch(self, writer)
+        listed = self.listed
         with Prefetch(self._mapped_pages()) as stream, writer:
             try:
-                for size, mapped, bad, hashed, at in stream:
+                for size, mapped, bad, hashed, keys, at in stream:
                     ctx.checkpoint()
                     self.pages += 1
                     self.fetched += size
                     self.position = at
+                    if listed is not None:
+                        listed.add(keys)
                     if source_filter is not None:
                         source_filter.add(*hashed)
                         if source_filter.waiting >= ctx.batch_rows:
@@ -244,7 +257,8 @@ class StepRun:
     def _mapped_pages(self) -> Iterator[PageItem]:
         """Runs on the fetch thread, so that its work overlaps the database's. With a source
         filter it only hashes the records: the step maps those that changed."""
-        mapping, seen, changes = self.mapping, self.seen, self.changes
+        mapping, changes = self.mapping, self.changes
+        listing = self.listed is not None
         params = changes.params if changes is not None else {}
         for page in self._pages(params):
             records = page.records
@@ -255,14 +269,12 @@ class StepRun:
             size = len(records) + len(unread)
             if self.source_filter is not None:
                 keys, digests = mapping.source_hashes(records)
-                if seen is not None:
-                    seen.update(k for k in keys if k is not None)
-                yield size, [], unread, (records, keys, digests), page.position
+                listed = keys if listing else None
+                yield size, [], unread, (records, keys, digests), listed, page.position
             else:
-                if seen is not None:
-                    seen.update(filter(None, map(mapping.external_id, records)))
+                listed = list(map(mapping.external_id, records)) if listing else None
                 mapped, bad = mapping.map_page(records)
-                yield size, mapped, bad + unread, None, page.position
+                yield size, mapped, bad + unread, None, listed, page.position
 
     def _pages(self, params: Mapping[str, str]) -> Iterator[Any]:
         """The step's pages: a list (with `params` on its first request, or from the
@@ -327,7 +339,7 @@ class StepRun:
         """A feed that did not change: its last listing confirmed, nothing written."""
         ctx = self.ctx
         result = self._result("unchanged", reason=unchanged.reason)
-        if self.seen is not None and tracks_seen(ctx.target):
+        if self.listed is not None and tracks_seen(ctx.target):
             with ctx.engine.begin() as conn:
                 confirm_listing(
                     conn,
@@ -348,8 +360,8 @@ class StepRun:
     def _finished(self) -> dict[str, Any]:
         ctx = self.ctx
         result = self._result("ok")
-        if self.seen is not None:
-            result.update(self._after_listing(self.seen))
+        if self.listed is not None:
+            result.update(self._after_listing(self.listed))
         elif self.resumed_listing and not ctx.request.dry_run:
             reason = "the listing was resumed from a checkpoint: nothing recorded this run"
             result["on_missing" if ctx.sync_type.on_missing else "seen"] = {"refused": reason}
@@ -368,16 +380,15 @@ class StepRun:
         )
         return result
 
-    def _after_listing(self, seen: set[str]) -> dict[str, Any]:
+    def _after_listing(self, keys: ListedKeys) -> dict[str, Any]:
         """After a complete listing: record what it saw (runner.sync.seen) and apply the sync
-        type's `on_missing` (runner.sync.delist), in one transaction."""
+        type's `on_missing` (runner.sync.delist), in one transaction on the connection that
+        holds the listed keys."""
         ctx, sync_type, account = self.ctx, self.ctx.sync_type, self.account
         now = ctx.clock.now()
-        key_type = ctx.target.table.c[ctx.target.key_column].type
         outcome = None
         extra: dict[str, Any] = {}
-        with ctx.engine.begin() as conn:
-            listed = load_listed(conn, key_type, seen)
+        with keys.finish() as (conn, listed):
             if sync_type.on_missing:
                 outcome = delist_missing(
                     conn,

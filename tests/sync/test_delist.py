@@ -15,6 +15,7 @@ from sqlalchemy import select
 from runner.config import load_specs
 from runner.db.tables import activity_logs
 from runner.errors import JobFailed
+from runner.sync import listed
 from runner.sync.engine import SyncRequest, run_sync
 from tests.fakes.base import FakeServer, Reply, Request
 from tests.sync.support import add_supplier, products_of
@@ -132,4 +133,25 @@ def test_a_truncated_walk_delists_nothing(engine, setup):
     with pytest.raises(JobFailed) as failed:
         sync(engine, specs)
     assert "the walk ended after 95 of the 100 records announced" in failed.value.errors[0]["error"]
+    assert delisted(engine) == set()
+
+
+def test_keys_streamed_in_chunks_a_repeated_key_is_harmless(engine, setup, monkeypatch):
+    """The listed keys go to the database every CHUNK keys (runner.sync.listed), not at the
+    end: many chunks, and a key the listing returns twice, change nothing of the outcome."""
+    monkeypatch.setattr(listed, "CHUNK", 7)
+    specs, server = setup
+    assert sync(engine, specs)["on_missing"] == {"missing": 0, "delisted": 0}
+    gone = server.ids[40:45]
+    server.ids = [i for i in server.ids if i not in gone] + server.ids[:3]  # 3 listed twice
+
+    step = sync(engine, specs)
+    assert step["on_missing"] == {"missing": 5, "delisted": 5}
+    assert step["seen"] == {"missing": 5, "returned": 0}
+    assert delisted(engine) == set(gone)
+
+    server.ids = server.ids[:-3] + gone  # they come back; no repeats
+    step = sync(engine, specs)
+    assert step["on_missing"] == {"missing": 0, "delisted": 0}
+    assert step["seen"] == {"missing": 0, "returned": 5}
     assert delisted(engine) == set()
