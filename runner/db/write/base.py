@@ -13,8 +13,8 @@ from runner.db.write.batch import Target, WriteBatch, WriteCounts
 
 
 class SqlWriter:
-    """The part of a `BatchWriter` written once: subclasses give `key_in`, `differing`,
-    `insert_or_upsert`, `update` and `analyze`."""
+    """The part of a `BatchWriter` written once: subclasses give `key_in`, `differing_rows`
+    (the statement behind `differing`), `insert_or_upsert`, `update` and `analyze`."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
