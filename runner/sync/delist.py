@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Table,
+    FromClause,
     and_,
     exists,
     func,
@@ -61,7 +61,7 @@ class DelistResult:
 def delist_missing(
     conn: Connection,
     target: Target,
-    listed: Table,
+    listed: FromClause,
     *,
     user_id: str,
     account_id: str,

@@ -3,16 +3,20 @@
 `on_missing` (runner.sync.delist) and "last seen" (runner.sync.seen) need, at the end of a
 complete listing, every key it returned. Held in a Python set they cost about 130 MB of the
 process at 1,000,000 products; here they go, every `CHUNK` keys, into a temporary table of
-one connection held for the step (one COPY per chunk on Postgres, one executemany on
-SQLite), each chunk committed on its own, so that no transaction stays open while the
-listing runs. The end of the listing runs its statements on that same connection, in one
-transaction that also empties the table (`ListedKeys.finish`).
+one connection held for the step (the writer's bulk load: COPY on Postgres), each chunk
+committed on its own, so that no transaction stays open while the listing runs. The end of
+the listing runs its statements on that same connection, in one transaction that also empties
+the table (`ListedKeys.finish`).
+
+A listing that ends with few keys (most accounts) writes no table: where the database's
+writer can (`BatchWriter.inline_keys`: Postgres, up to 10,000 keys), its keys go into the
+end's statements as one bound array. A temporary table would cost that listing a connection
+of its own, a bulk load, statistics and an emptying, each of which writes the catalog.
 
 The table lives as long as the pooled connection: created once per connection, kept
 empty between steps. It is only read through `EXISTS`, so a key the listing returned twice
-is harmless (on Postgres it is simply stored twice; SQLite ignores the repeat). Without an
-index on the keys, Postgres (no statistics on a temporary table) plans the anti-joins as a
-scan of the table per row: minutes at 100,000 keys.
+is harmless (simply stored twice). Without an index on the keys, Postgres plans the
+anti-joins as a scan of the table per row: minutes at 100,000 keys.
 """
 
 from __future__ import annotations
@@ -20,12 +24,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, MetaData, Table, delete, insert
+from sqlalchemy import Column, Connection, Engine, FromClause, MetaData, Table
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from runner.db.write import Target
+from runner.db.write import BatchWriter, Target, writer_for
 
 CHUNK = 10_000
 
@@ -36,28 +39,20 @@ class ListedKeys:
     """The keys of one complete listing, written to the database as they come (see the
     module doc). Use from one thread; `close` always."""
 
-    def __init__(self, engine: Engine, target: Target, chunk: int | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        target: Target,
+        chunk: int | None = None,
+        writer: BatchWriter | None = None,
+    ) -> None:
         self._engine = engine
-        self._target = target
+        self._writer = writer or writer_for(engine)
         self._chunk = chunk or CHUNK
-        self._postgres = engine.dialect.name == "postgresql"
         self._conn: Connection | None = None
-        self._table = self._make_table()
+        self._table = _keys_table(target)
         self._pending: list[str] = []
-
-    def _make_table(self) -> Table:
-        key = self._target.table.c[self._target.key_column]
-        # One table per target (their keys' types differ), not named after it: a statement
-        # that names the target writes it (tests and logs look for that).
-        digest = hashlib.blake2s(key.table.name.encode(), digest_size=4).hexdigest()
-        return Table(
-            f"sync_listed_{digest}",
-            MetaData(),
-            # The anti-joins probe an index. SQLite: a primary key, a repeat ignored; Postgres:
-            # a plain index, since COPY cannot skip a repeat.
-            Column("key", key.type, primary_key=not self._postgres, index=self._postgres),
-            prefixes=["TEMPORARY"],
-        )
+        self._stored = False  # some keys went to the table
 
     def add(self, keys: Iterable[str | None]) -> None:
         """Keys the listing returned (None and empty ones are skipped)."""
@@ -66,19 +61,21 @@ class ListedKeys:
             self._flush()
 
     @contextmanager
-    def finish(self) -> Iterator[tuple[Connection, Table]]:
-        """The connection, inside one transaction, and the table holding every key: run the
-        end of the listing there. The table is emptied in the same transaction."""
+    def finish(self) -> Iterator[tuple[Connection, FromClause]]:
+        """A connection, inside one transaction, and a table of one column `key` holding
+        every key: run the end of the listing there. A stored table is emptied in the same
+        transaction."""
+        limit = self._writer.inline_keys_limit
+        if limit and not self._stored and len(self._pending) <= limit:
+            with self._engine.begin() as conn:
+                yield conn, self._writer.inline_keys(conn, self._pending)
+            return
         self._flush()
         conn = self._connection()
         with conn.begin():
-            if self._postgres:
-                # Statistics: without them, a plain (not unique) index on the keys makes the
-                # planner de-duplicate every key before a semi-join (0.7 s at 100,000 keys,
-                # against 10 ms); ANALYZE samples at most 30,000 rows.
-                conn.exec_driver_sql(f"ANALYZE {self._table.name}")
+            self._writer.analyze_keys(conn, self._table)
             yield conn, self._table
-            self._empty(conn)
+            self._writer.clear_keys(conn, self._table)
         conn.info[_READY][self._table.name] = True
 
     def close(self) -> None:
@@ -90,7 +87,7 @@ class ListedKeys:
         try:
             if not conn.info[_READY].get(self._table.name):
                 with conn.begin():
-                    self._empty(conn)
+                    self._writer.clear_keys(conn, self._table)
                 conn.info[_READY][self._table.name] = True
         except Exception:
             conn.invalidate()  # a table left full would follow the connection
@@ -113,7 +110,7 @@ class ListedKeys:
                         conn.execute(CreateTable(self._table, if_not_exists=True))
                         for index in self._table.indexes:
                             conn.execute(CreateIndex(index, if_not_exists=True))
-                    self._empty(conn)
+                    self._writer.clear_keys(conn, self._table)
                 ready[name] = True
         except Exception:
             conn.close()
@@ -127,20 +124,20 @@ class ListedKeys:
             return
         conn = self._connection()
         conn.info[_READY][self._table.name] = False  # holds keys until emptied
+        self._stored = True
         with conn.begin():
-            if self._postgres:  # COPY: a quarter of the time of INSERTs
-                dbapi: Any = conn.connection.driver_connection
-                statement = f"COPY {self._table.name} (key) FROM STDIN"
-                with dbapi.cursor() as cursor, cursor.copy(statement) as copy:
-                    for key in keys:
-                        copy.write_row((key,))
-            else:
-                conn.execute(
-                    insert(self._table).prefix_with("OR IGNORE"), [{"key": k} for k in keys]
-                )
+            self._writer.append_keys(conn, self._table, keys)
 
-    def _empty(self, conn: Connection) -> None:
-        if self._postgres:
-            conn.exec_driver_sql(f"TRUNCATE {self._table.name}")
-        else:
-            conn.execute(delete(self._table))
+
+def _keys_table(target: Target) -> Table:
+    """The temporary table of a target's listed keys: one per target (their keys' types
+    differ), not named after it, since a statement that names the target writes it (tests
+    and logs look for that). The anti-joins probe its index."""
+    key = target.table.c[target.key_column]
+    digest = hashlib.blake2s(key.table.name.encode(), digest_size=4).hexdigest()
+    return Table(
+        f"sync_listed_{digest}",
+        MetaData(),
+        Column("key", key.type, index=True),
+        prefixes=["TEMPORARY"],
+    )

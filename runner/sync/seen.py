@@ -24,6 +24,7 @@ from datetime import datetime
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    FromClause,
     Table,
     and_,
     exists,
@@ -52,7 +53,7 @@ def tracks_seen(target: Target) -> bool:
 def record_listing(
     conn: Connection,
     target: Target,
-    listed: Table,
+    listed: FromClause,
     *,
     user_id: str,
     account_id: str,

@@ -155,3 +155,38 @@ def test_keys_streamed_in_chunks_a_repeated_key_is_harmless(engine, setup, monke
     assert step["on_missing"] == {"missing": 0, "delisted": 0}
     assert step["seen"] == {"missing": 0, "returned": 5}
     assert delisted(engine) == set()
+
+
+def test_a_small_listing_writes_no_table_on_postgres_and_an_empty_one_is_refused(
+    engine, setup, monkeypatch
+):
+    """Up to the writer's `inline_keys_limit` keys (Postgres), the keys go into the end's
+    statements as one array: no temporary table is written. Past it, they go to the table.
+    Both give the same outcome; a listing that returned nothing delists nothing."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    specs, server = setup
+    gone = server.ids[60:63]
+    sync(engine, specs)
+    server.ids = [i for i in server.ids if i not in gone]
+    statements.clear()
+    step = sync(engine, specs)
+    assert step["on_missing"] == {"missing": 3, "delisted": 3}
+    tables = [s for s in statements if "sync_listed_" in s]
+    assert bool(tables) is (engine.dialect.name == "sqlite")
+
+    server.ids += gone  # they come back, through the table this time
+    monkeypatch.setattr(listed, "CHUNK", 30)
+    statements.clear()
+    step = sync(engine, specs)
+    assert step["seen"] == {"missing": 0, "returned": 3}
+    assert delisted(engine) == set()
+    assert any("sync_listed_" in s for s in statements)
+
+    server.ids = []
+    step = sync(engine, specs)
+    assert step["on_missing"]["delisted"] == 0
+    assert step["on_missing"]["refused"].startswith("100 of 100 listed rows are missing")
+    assert delisted(engine) == set()

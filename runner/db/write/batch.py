@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, FromClause, Table
 
 from runner.db.tables import metadata
 from runner.spec.columns import TARGET_TABLES
@@ -162,4 +162,28 @@ class BatchWriter(Protocol):
 
     def analyze(self, conn: Connection, target: Target) -> None:
         """Refresh the planner statistics of the target table, where the database has any."""
+        ...
+
+    # The keys a complete listing returned (runner.sync.listed): a temporary table of one
+    # column `key`, or, for a listing of few keys, a table-valued parameter.
+
+    inline_keys_limit: int
+    """Listings of at most this many keys go into the statements as one parameter
+    (`inline_keys`); 0: never."""
+
+    def inline_keys(self, conn: Connection, keys: Sequence[str]) -> FromClause:
+        """`keys` as a table of one column `key` for the statements run in `conn`'s current
+        transaction (one bound parameter, no table written)."""
+        ...
+
+    def append_keys(self, conn: Connection, table: Table, keys: Sequence[str]) -> None:
+        """Add `keys` to `table` (one column `key`) in one bulk statement."""
+        ...
+
+    def analyze_keys(self, conn: Connection, table: Table) -> None:
+        """Statistics on `table`, for the planner's joins against it, where it needs them."""
+        ...
+
+    def clear_keys(self, conn: Connection, table: Table) -> None:
+        """Empty `table`."""
         ...

@@ -11,8 +11,12 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    FromClause,
+    Table,
     bindparam,
+    delete,
     func,
+    insert,
     or_,
     select,
     update,
@@ -126,6 +130,24 @@ class SqliteWriter(SqlWriter):
 
     def analyze(self, conn: Connection, target: Target) -> None:
         """Nothing: SQLite's planner needs no refresh for the writes' keyed lookups."""
+
+    # -- listed keys --------------------------------------------------------------------------
+
+    # Never inline: json_each() would be scanned once per row of the account (no index),
+    # where a temporary table in the process's own file is cheap.
+    inline_keys_limit = 0
+
+    def inline_keys(self, conn: Connection, keys: Sequence[str]) -> FromClause:
+        raise NotImplementedError("SQLite keeps listed keys in a temporary table")
+
+    def append_keys(self, conn: Connection, table: Table, keys: Sequence[str]) -> None:
+        conn.execute(insert(table), [{"key": key} for key in keys])
+
+    def analyze_keys(self, conn: Connection, table: Table) -> None:
+        """Nothing: the anti-joins probe the table's index."""
+
+    def clear_keys(self, conn: Connection, table: Table) -> None:
+        conn.execute(delete(table))
 
     # -- helpers ------------------------------------------------------------------------------
 
