@@ -70,6 +70,9 @@ class Job:
     concurrency_key: str = ""
     scheduled_at: datetime | None = None
     lease_expires_at: datetime | None = None
+    # What the job saved of its progress, as claimed (runner.sync.checkpoint); None when the
+    # Job was not read from its row.
+    checkpoint: Any = None
 
     @classmethod
     def from_row(cls, row: Any) -> Job:
@@ -90,6 +93,7 @@ class Job:
             concurrency_key=m["concurrency_key"],
             scheduled_at=m["scheduled_at"],
             lease_expires_at=m["lease_expires_at"],
+            checkpoint=(m["checkpoint"] or {}) if "checkpoint" in m else None,
         )
 
 

@@ -51,7 +51,9 @@ class JobCheckpoint:
     @classmethod
     def load(cls, engine: Engine, job: Job) -> JobCheckpoint | None:
         """The checkpoint of a claimed job (empty the first time); None if the job has no
-        row (a handler called directly)."""
+        row (a handler called directly). A job read from its row (the claim) carries it."""
+        if job.checkpoint is not None:
+            return cls(engine, job, copy.deepcopy(job.checkpoint))  # the Job stays as claimed
         with engine.connect() as conn:
             row = (
                 read_only(conn)
