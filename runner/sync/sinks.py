@@ -11,7 +11,7 @@ Every call into `runner.db.write` of a sync lives here:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -109,6 +109,12 @@ class DatabaseSink:
     def __post_init__(self) -> None:
         self.writer = writer_for(self.engine)
 
+    def probed(self, met_existing: bool) -> None:
+        """A source filter's probe of the coming rows' keys found some existing (or none):
+        with none, the next batch is inserted straight away. Called from the thread that
+        makes the batches; a hint only (a wrong one costs a batch's COPY, not its rows)."""
+        self.met_existing = met_existing
+
     def flush(self, rows: list[dict[str, Any]], rejects: list[dict[str, Any]]) -> WriteCounts:
         now = self.clock.now()
         batch = WriteBatch(
@@ -151,7 +157,9 @@ class SourceFilter:
     one statement (`BatchWriter.differing`) returns the keys whose stored hash differs
     or that have no row, and only those records are mapped, so an unchanged catalogue is
     neither mapped nor written. Records without a key or hash are always mapped. While
-    the batches meet no existing row (a first sync), the statement is skipped.
+    the batches meet no existing row (a first sync), the statement is skipped. What a probe
+    found goes to `on_probe` (the database sink's `probed`): a batch whose keys have no row
+    is then inserted straight away, without a staging table.
     """
 
     def __init__(
@@ -168,6 +176,8 @@ class SourceFilter:
         self.user_id = user_id
         self.account_id = account_id
         self.writer = writer_for(engine)
+        # Told after each probe whether any probed key has a row (DatabaseSink.probed).
+        self.on_probe: Callable[[bool], None] | None = None
         self.skipped = 0  # records left out: their rows are unchanged
         self._records: list[Any] = []
         self._keys: list[str | None] = []
@@ -195,6 +205,8 @@ class SourceFilter:
             found = self._probe([keys[i] for i in wanted], [digests[i] for i in wanted])
             if wanted:
                 self._only_new = len(found) == len(wanted) and all(new for _, new in found)
+                if self.on_probe is not None:
+                    self.on_probe(not self._only_new)
             changed = {wanted[i] for i, _ in found}
             positions = [i for i, ok in enumerate(known) if not ok or i in changed]
         else:

@@ -130,6 +130,7 @@ class StepRun:
             self.source_filter = SourceFilter(
                 ctx.engine, ctx.target, self.mapping, request.user_id, account.id
             )
+            self.source_filter.on_probe = getattr(self.sink, "probed", None)
         self.changes: ChangedSince | None = None
         if plan.step.changed_since is not None:
             self.changes = ChangedSince(
