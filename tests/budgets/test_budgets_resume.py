@@ -4,9 +4,11 @@ positions expire restarts its step; finished steps are never run again."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from runner.clock import FakeClock
 from runner.config import load_specs
+from runner.db.tables import import_jobs
 from runner.errors import JobInterrupted
 from runner.handlers import JobContext
 from runner.queue import Queue
@@ -43,9 +45,15 @@ def test_a_job_handed_back_on_sigterm_resumes_at_its_checkpoint(engine, start_se
     queue = Queue(engine, specs.runner.queue, clock)
     job_id = queue.enqueue("user-a", "supplier_api", supplier_id="bb").job_id
 
-    # The worker is told to stop (SIGTERM) once the information list reached its page 2.
+    # The worker is told to stop (SIGTERM) once a batch of the information list committed
+    # (not once the server saw its page 2: the fetch thread reads ahead of the batches).
     def stop_reason() -> str | None:
-        return "worker stopping (SIGTERM)" if "2" in _pages(server, "information") else None
+        with engine.connect() as conn:
+            stored = conn.execute(
+                select(import_jobs.c.checkpoint).where(import_jobs.c.id == job_id)
+            ).scalar()
+        running = ((stored or {}).get("accounts") or {}).get("bb") or {}
+        return "worker stopping (SIGTERM)" if running.get("step") == "information" else None
 
     job = queue.claim("w1")
     ctx = JobContext(job=job, engine=engine, specs=specs, clock=clock, stop_reason=stop_reason)
