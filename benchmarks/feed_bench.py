@@ -121,7 +121,7 @@ def run_job(url: str, specs: Path) -> dict[str, Any]:
 
     engine = make_engine(url)
     try:
-        job_id = Queue(engine).enqueue(USER, "supplier_api", supplier_id=SUPPLIER).job_id
+        job_id = Queue(engine).enqueue(USER, "supplier_api", account_id=SUPPLIER).job_id
     finally:
         engine.dispose()
     command = [sys.executable, "-m", "runner", "run-job", job_id, "--specs", str(specs)]

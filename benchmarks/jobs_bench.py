@@ -160,7 +160,7 @@ def reset(url: str, accounts: list[tuple[str, str]]) -> None:
         with engine.begin() as conn:
             for table in ("import_jobs", "imported_products", "activity_logs", "listing_marks"):
                 conn.exec_driver_sql(f"DELETE FROM {table}")
-            rows = [queue.new_row(user, SYNC_TYPE, supplier_id=a) for user, a in accounts]
+            rows = [queue.new_row(user, SYNC_TYPE, account_id=a) for user, a in accounts]
             queue.enqueue_rows(conn, rows)
     finally:
         engine.dispose()

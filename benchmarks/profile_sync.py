@@ -75,7 +75,7 @@ def main() -> int:
         fake = stack.enter_context(FakeSupplier(args.products, args.page_size))
         point_supplier(engine, fake.url, args.page_size)
         empty_products(engine)
-        job_id = Queue(engine).enqueue(USER, "supplier_api", supplier_id=SUPPLIER).job_id
+        job_id = Queue(engine).enqueue(USER, "supplier_api", account_id=SUPPLIER).job_id
         command = [spy, "record", "--format", "raw", "--threads", "--nonblocking"]
         command += ["--rate", str(args.rate), "-o", str(args.out), "--", sys.executable]
         command += ["-m", "runner", "run-job", job_id, "--specs", str(SPECS)]

@@ -357,7 +357,7 @@ def run_job(engine: Any, url: str) -> JobRun:
     """Enqueue one supplier_api job for the benchmark supplier and run it with `run-job`."""
     from runner.queue import Queue
 
-    job_id = Queue(engine).enqueue(USER, "supplier_api", supplier_id=SUPPLIER).job_id
+    job_id = Queue(engine).enqueue(USER, "supplier_api", account_id=SUPPLIER).job_id
     command = [sys.executable, "-m", "runner", "run-job", job_id, "--specs", str(SPECS)]
     command += ["--database-url", url, "--json", "--log-level", "warning"]
     stdout, wall, rss = run_child(command)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,14 +52,15 @@ HANDLER_MODULES_ENV = "SYNC_RUNNER_HANDLER_MODULES"
 class Job:
     """A frozen snapshot of a claimed `import_jobs` row.
 
-    The first ten fields are the contract handlers rely on. `attempts` counts this attempt
+    The first ten fields are the contract handlers rely on (`account_id` was `supplier_id`,
+    still readable under that name, deprecated). `attempts` counts this attempt
     (attempts are charged when a job is claimed). The others serve the queue itself.
     """
 
     id: str
     user_id: str
     source_type: str  # the sync type
-    supplier_id: str | None
+    account_id: str | None  # the supplier account or marketplace integration; None: all
     status: str
     attempts: int
     max_attempts: int
@@ -74,6 +76,14 @@ class Job:
     # Job was not read from its row.
     checkpoint: Any = None
 
+    @property
+    def supplier_id(self) -> str | None:
+        """Deprecated: the old name of `account_id`, kept for handlers written against it."""
+        warnings.warn(
+            "Job.supplier_id is deprecated: use Job.account_id", DeprecationWarning, stacklevel=2
+        )
+        return self.account_id
+
     @classmethod
     def from_row(cls, row: Any) -> Job:
         m = row._mapping
@@ -81,7 +91,7 @@ class Job:
             id=m["id"],
             user_id=m["user_id"],
             source_type=m["source_type"],
-            supplier_id=m["supplier_id"],
+            account_id=m["supplier_id"],  # the column keeps its name in the shop's schema
             status=m["status"],
             attempts=m["attempts"],
             max_attempts=m["max_attempts"],

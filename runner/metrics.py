@@ -119,7 +119,7 @@ class RunSummary:
         if len(specs) == 1:
             supplier = specs.pop()
         elif not specs:
-            supplier = self.supplier_names(outcome.supplier_id)
+            supplier = self.supplier_names(outcome.account_id)
         else:
             supplier = ""
         self.count_job(

@@ -284,7 +284,8 @@ def job_outcome_payload(outcome: Any) -> dict[str, Any]:
         "job_id": outcome.job_id,
         "sync_type": outcome.sync_type,
         "user_id": outcome.user_id,
-        "supplier_id": outcome.supplier_id,
+        "supplier_id": outcome.account_id,  # the payload key is kept for webhook receivers
+        "account_id": outcome.account_id,
         "status": outcome.outcome,
         "attempt": outcome.attempt,
         "duration_seconds": outcome.seconds,

@@ -12,7 +12,7 @@ Rules (see docs/operations.md, "Queue semantics"):
   priority (higher first), then scheduled time, then age. Postgres uses `FOR UPDATE SKIP
   LOCKED`; SQLite runs it inside `BEGIN IMMEDIATE` (see runner.db.engine). It charges the
   attempt (`attempts + 1`) and sets the lease for a worker id that is fresh per process run.
-- At most one `running` job per `concurrency_key` (user|sync type|supplier) and at most one
+- At most one `running` job per `concurrency_key` (user|sync type|account) and at most one
   `pending`/`running` job per `dedupe_key`: both are partial unique indexes.
 - Every write by the worker that holds a job is fenced on (id, locked_by, attempts, status
   running). When the lease was lost and the job was taken over (or cancelled), the fenced
@@ -88,9 +88,9 @@ class Enqueued:
     created: bool  # False: an active job with the same dedupe key already existed
 
 
-def concurrency_key(user_id: str, sync_type: str, supplier_id: str | None) -> str:
-    """At most one job runs at a time per key: `user|sync type|supplier` ('-' for none)."""
-    return f"{user_id}|{sync_type}|{supplier_id or '-'}"
+def concurrency_key(user_id: str, sync_type: str, account_id: str | None) -> str:
+    """At most one job runs at a time per key: `user|sync type|account` ('-' for none)."""
+    return f"{user_id}|{sync_type}|{account_id or '-'}"
 
 
 def backoff_seconds(attempt: int, spec: BackoffSpec, rng: random.Random) -> float:
@@ -155,7 +155,7 @@ class Queue:
         user_id: str,
         sync_type: str,
         *,
-        supplier_id: str | None = None,
+        account_id: str | None = None,
         priority: int = 0,
         run_at: datetime | None = None,
         max_attempts: int | None = None,
@@ -165,8 +165,8 @@ class Queue:
         """The values of a new pending job (checked; see `enqueue`)."""
         _check_length("user", user_id, 64)
         _check_length("sync type", sync_type, 32)
-        if supplier_id is not None:
-            _check_length("supplier", supplier_id, 36)
+        if account_id is not None:
+            _check_length("account", account_id, 36)
         if dedupe_key is not None:
             _check_length("dedupe key", dedupe_key, 255)
         max_attempts = self.spec.max_attempts if max_attempts is None else max_attempts
@@ -179,14 +179,14 @@ class Queue:
             "id": str(uuid.uuid4()),
             "user_id": user_id,
             "source_type": sync_type,
-            "supplier_id": supplier_id,
+            "supplier_id": account_id,  # Job.account_id is the column import_jobs.supplier_id
             "status": "pending",
             "priority": priority,
             "scheduled_at": run_at or now,
             "attempts": 0,
             "max_attempts": max_attempts,
             "dedupe_key": dedupe_key,
-            "concurrency_key": concurrency_key(user_id, sync_type, supplier_id),
+            "concurrency_key": concurrency_key(user_id, sync_type, account_id),
             "created_at": now,
             "updated_at": now,
             "errors": [],
@@ -194,7 +194,7 @@ class Queue:
         }
 
     def enqueue(self, user_id: str, sync_type: str, **options: Any) -> Enqueued:
-        """Add a pending job; options as in `new_row` (supplier_id, priority, run_at,
+        """Add a pending job; options as in `new_row` (account_id, priority, run_at,
         max_attempts, dedupe_key, metadata).
 
         With a `dedupe_key`, at most one pending or running job exists per key: when one
@@ -628,7 +628,7 @@ class Queue:
         statuses: Iterable[str] = (),
         user_id: str | None = None,
         sync_type: str | None = None,
-        supplier_id: str | None = None,
+        account_id: str | None = None,
         limit: int = 50,
     ) -> list[dict[str, Any]]:
         """Jobs, newest first, filtered; each a dict of every column."""
@@ -642,8 +642,8 @@ class Queue:
             stmt = stmt.where(import_jobs.c.user_id == user_id)
         if sync_type is not None:
             stmt = stmt.where(import_jobs.c.source_type == sync_type)
-        if supplier_id is not None:
-            stmt = stmt.where(import_jobs.c.supplier_id == supplier_id)
+        if account_id is not None:
+            stmt = stmt.where(import_jobs.c.supplier_id == account_id)
         with self.engine.connect() as conn:
             read_only(conn)
             return [dict(r._mapping) for r in conn.execute(stmt.limit(limit))]

@@ -30,7 +30,7 @@ def schedule_slot(cron: str, now: datetime) -> datetime:
 def _schedule_targets(
     conn: Connection, specs: SpecSet, schedule: ScheduleSpec, user_id: str | None = None
 ) -> list[tuple[str, str]]:
-    """(user_id, supplier_or_integration_id) of every active account the schedule covers
+    """(user_id, account_id) of every active account the schedule covers
     (of one user, if given): suppliers for supplier sync types, marketplace integrations for
     marketplace ones, and only accounts whose spec declares steps (or a push) for the sync
     type."""
@@ -151,12 +151,12 @@ def _enqueue(
         queue.new_row(
             user,
             schedule.sync_type,
-            supplier_id=account,
+            account_id=account_id,
             priority=schedule.priority,
-            dedupe_key=dedupe_key.replace("{account}", account),
+            dedupe_key=dedupe_key.replace("{account}", account_id),
             metadata=metadata,
         )
-        for user, account in targets
+        for user, account_id in targets
     ]
     return queue.enqueue_once(conn, rows) if rows else []
 

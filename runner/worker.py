@@ -126,7 +126,7 @@ class JobOutcome:
     job_id: str
     sync_type: str
     user_id: str
-    supplier_id: str | None
+    account_id: str | None
     attempt: int
     outcome: Outcome  # completed | retry | failed | deferred | released | lost
     seconds: float
@@ -137,6 +137,16 @@ class JobOutcome:
     def is_error(self) -> bool:
         """The attempt ended in an error (what --fail-on-job-error counts)."""
         return self.outcome in ("failed", "retry")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The job of `run --json` and `run-job --json`: every field, and the account id also
+        under `supplier_id`, its key before it was named `account_id` (scripts read it)."""
+        data: dict[str, Any] = {}
+        for name, value in vars(self).items():
+            if name == "account_id":
+                data["supplier_id"] = value
+            data[name] = value
+        return data
 
 
 @dataclass
@@ -363,7 +373,7 @@ class Worker:
         fields = {
             "job_id": job.id,
             "user_id": job.user_id,
-            "supplier": job.supplier_id,
+            "supplier": job.account_id,  # the log field's name is kept for log readers
             "sync_type": job.source_type,
         }
         if job.attempts > job.max_attempts:
@@ -381,7 +391,7 @@ class Worker:
             job.id,
             job.source_type,
             job.user_id,
-            f", supplier {job.supplier_id}" if job.supplier_id else "",
+            f", supplier {job.account_id}" if job.account_id else "",  # a kept log format
             job.attempts,
             job.max_attempts,
             extra={"event": "job.started", **fields},
@@ -480,7 +490,7 @@ class Worker:
             job.id,
             job.source_type,
             job.user_id,
-            job.supplier_id,
+            job.account_id,
             job.attempts,
             outcome,
             seconds,

@@ -196,7 +196,7 @@ psql -q "$db_url" -c "INSERT INTO suppliers (id, user_id, name, supplier_type, s
     VALUES ('smoke-slow', 'smoke-user', 'Slow BigBuy', 'bigbuy', 'active', 'live', '{\"api_key\": \"smoke-placeholder\"}',
             '{\"base_url\": \"http://127.0.0.1:$port/rest\"}', now(), now())" >/dev/null
 slow_job=$(in_image "${pg[@]}" -- enqueue --user smoke-user --type inventory_update \
-    --supplier smoke-slow --priority 100 | tail -n 1) || true
+    --account smoke-slow --priority 100 | tail -n 1) || true
 echo "    enqueued job $slow_job (supplier at 127.0.0.1:$port, never answers)"
 "$ENGINE" run -d --name "$container" "${hardened[@]}" "${pg[@]}" -e LOG_FORMAT=json "$IMAGE" \
     run --max-runtime 780 >/dev/null

@@ -31,6 +31,21 @@ DATABASE_URL_OPTION = click.option(
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
+def account_option(what: str):
+    """The `--account ID` option (alias `--supplier`, its old name) of the commands that take
+    the id of one account, given to the command as `account_id`; `what` starts its help."""
+    return click.option(
+        "--account",
+        "--supplier",
+        "account_id",
+        default=None,
+        metavar="ID",
+        help=f"{what} An account is a supplier account or a marketplace integration of the "
+        "user; `sync-runner accounts list --user USER` shows their ids. --supplier is an "
+        "old name of this option.",
+    )
+
+
 def fail(message: str, code: ExitCode) -> SystemExit:
     """Print one line to stderr and return the SystemExit to raise."""
     click.echo(f"error: {message}", err=True)

@@ -16,6 +16,7 @@ import click
 from runner.commands.common import (
     DATABASE_URL_OPTION,
     JSON_OPTION,
+    account_option,
     cli_errors,
     open_database,
     open_settings,
@@ -62,7 +63,7 @@ def parse_when(text: str, now: datetime) -> datetime:
 @click.command()
 @click.option("--user", "user_id", required=True, help="The user (shop owner) id.")
 @click.option("--type", "sync_type", required=True, help="Sync type, e.g. inventory_update.")
-@click.option("--supplier", "supplier_id", default=None, help="Supplier or integration id.")
+@account_option("The account the job runs for [default: all the user's active accounts].")
 @click.option("--priority", type=int, default=0, show_default=True, help="Higher runs first.")
 @click.option("--at", "run_at", default=None, help="Not before: now, +15m, or ISO 8601 (UTC).")
 @click.option("--dedupe-key", default=None, help="At most one pending/running job per key.")
@@ -76,7 +77,7 @@ def parse_when(text: str, now: datetime) -> datetime:
 def enqueue(
     user_id: str,
     sync_type: str,
-    supplier_id: str | None,
+    account_id: str | None,
     priority: int,
     run_at: str | None,
     dedupe_key: str | None,
@@ -95,7 +96,7 @@ def enqueue(
     \b
     Examples:
       sync-runner enqueue --user u1 --type inventory_update
-      sync-runner enqueue --user u1 --type supplier_api --supplier 3f2a... --priority 10
+      sync-runner enqueue --user u1 --type supplier_api --account 3f2a... --priority 10
       sync-runner enqueue --user u1 --type price_update --at +30m --dedupe-key prices-u1
     """
     from runner.handlers import load_handlers, registered_types
@@ -123,7 +124,7 @@ def enqueue(
         result = queue.enqueue(
             user_id,
             sync_type,
-            supplier_id=supplier_id,
+            account_id=account_id,
             priority=priority,
             run_at=parse_when(run_at, queue.clock.now()) if run_at else None,
             max_attempts=max_attempts,
@@ -183,7 +184,7 @@ def _for_each(job_ids: Iterable[str], action: Callable[[str], str]) -> None:
 )
 @click.option("--user", "user_id", default=None, help="Only this user's jobs.")
 @click.option("--type", "sync_type", default=None, help="Only this sync type.")
-@click.option("--supplier", "supplier_id", default=None, help="Only this supplier/integration.")
+@account_option("Only the jobs of this account.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @JSON_OPTION
 @SPECS_OPTION
@@ -192,7 +193,7 @@ def list_jobs(
     statuses: tuple[str, ...],
     user_id: str | None,
     sync_type: str | None,
-    supplier_id: str | None,
+    account_id: str | None,
     limit: int,
     as_json: bool,
     specs_dir: Path | None,
@@ -214,7 +215,7 @@ def list_jobs(
             statuses=statuses,
             user_id=user_id,
             sync_type=sync_type,
-            supplier_id=supplier_id,
+            account_id=account_id,
             limit=limit,
         )
     if as_json:
@@ -223,14 +224,14 @@ def list_jobs(
     if not rows:
         click.echo("no jobs")
         return
-    header = ("ID", "STATUS", "TYPE", "USER", "SUPPLIER", "PRI", "TRIES", "SCHEDULED", "ENDED")
+    header = ("ID", "STATUS", "TYPE", "USER", "ACCOUNT", "PRI", "TRIES", "SCHEDULED", "ENDED")
     table = [header] + [
         (
             r["id"][:8],
             r["status"],
             r["source_type"],
             r["user_id"],
-            (r["supplier_id"] or "-")[:12],
+            (r["supplier_id"] or "-")[:12],  # the column holds the job's account id
             str(r["priority"]),
             f"{r['attempts']}/{r['max_attempts']}",
             when(r["scheduled_at"]),
@@ -384,7 +385,7 @@ def stats(days: int, as_json: bool, specs_dir: Path | None, database_url: str | 
     for r in data["running"]:
         click.echo(
             f"  {r['id'][:8]}  {r['source_type']:16} user {r['user_id']}  "
-            f"supplier {r['supplier_id'] or '-'}  attempt {r['attempts']}/{r['max_attempts']}  "
+            f"account {r['supplier_id'] or '-'}  attempt {r['attempts']}/{r['max_attempts']}  "
             f"since {when(r['started_at'])}  lease until {when(r['lease_expires_at'])}  "
             f"by {r['locked_by']}"
         )

@@ -10,6 +10,7 @@ import click
 from runner.commands.common import (
     DATABASE_URL_OPTION,
     JSON_OPTION,
+    account_option,
     cli_errors,
     fail,
     open_database,
@@ -33,13 +34,7 @@ from runner.logs import log_options
     help="Sync type from specs/sync_types.yaml: supplier_api, inventory_update, "
     "price_update, order_sync, or a push: stock_push, price_push.",
 )
-@click.option(
-    "--supplier",
-    "supplier_id",
-    default=None,
-    metavar="ID",
-    help="Only this supplier (or marketplace integration) id [default: all active ones].",
-)
+@account_option("Only this account [default: all the user's active accounts].")
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -58,7 +53,7 @@ from runner.logs import log_options
 def sync(
     user_id: str,
     sync_type: str,
-    supplier_id: str | None,
+    account_id: str | None,
     dry_run: bool,
     offline: bool,
     specs_dir: Path | None,
@@ -78,7 +73,7 @@ def sync(
     \b
     Examples:
       sync-runner sync --user u-42 --type price_update --dry-run
-      sync-runner sync --user u-42 --type supplier_api --supplier 7b0c9e4e-... --offline
+      sync-runner sync --user u-42 --type supplier_api --account 7b0c9e4e-... --offline
       sync-runner sync --user u-42 --type order_sync --json
       sync-runner sync --user u-42 --type stock_push --dry-run
     """
@@ -100,7 +95,7 @@ def sync(
     request = SyncRequest(
         user_id=user_id,
         sync_type=sync_type,
-        account_id=supplier_id,
+        account_id=account_id,
         dry_run=dry_run,
         offline=offline,
     )
@@ -111,7 +106,7 @@ def sync(
             known = ", ".join(sorted(settings.specs.sync_types))
             raise fail(f"unknown sync type {sync_type!r} (known: {known})", ExitCode.BAD_INPUT)
         if settings.specs.sync_types[sync_type].push:
-            _push(settings, user_id, sync_type, supplier_id, dry_run, offline, as_json)
+            _push(settings, user_id, sync_type, account_id, dry_run, offline, as_json)
             return
         engine = open_database(settings, writable=not dry_run)
         tune_for_streaming()  # once, for the whole process (runner.sync.tuning)
@@ -143,7 +138,7 @@ def sync(
 
 
 def _push(
-    settings, user_id, sync_type, integration_id, dry_run: bool, offline: bool, as_json: bool
+    settings, user_id, sync_type, account_id, dry_run: bool, offline: bool, as_json: bool
 ) -> None:
     """A push sync type (runner/push): items listed as they would go out (dry run), then one
     line per integration; exit 1 when an integration failed."""
@@ -151,7 +146,7 @@ def _push(
     from runner.push.report import format_item, summary_lines
     from runner.push.run import PushRequest, run_push
 
-    request = PushRequest(user_id, sync_type, integration_id, dry_run=dry_run, offline=offline)
+    request = PushRequest(user_id, sync_type, account_id, dry_run=dry_run, offline=offline)
     on_item = None if as_json else (lambda item: click.echo(format_item(item)))
     engine = open_database(settings, writable=not dry_run)
     failed = None

@@ -53,7 +53,7 @@ GRACE_OPTION = click.option(
 
 
 def _outcome_line(done: JobOutcome) -> str:
-    supplier = f" supplier {done.supplier_id}" if done.supplier_id else ""
+    supplier = f" supplier {done.account_id}" if done.account_id else ""  # a kept line format
     message = f": {done.message}" if done.message else ""
     return (
         f"{done.job_id[:8]} {done.sync_type} user {done.user_id}{supplier} "
@@ -163,7 +163,7 @@ def run(
                     "worker_id": report.worker_id,
                     "stopped_by": report.stopped_by,
                     "enqueued": report.enqueued,
-                    "jobs": [vars(o) for o in report.outcomes],
+                    "jobs": [o.as_dict() for o in report.outcomes],
                     "counts": report.counts(),
                     "maintenance": report.maintenance,
                 }
@@ -246,7 +246,7 @@ def run_job(
             restore_signals()
             engine.dispose()
     if as_json:
-        click.echo(to_json(vars(done)))
+        click.echo(to_json(done.as_dict()))
     else:
         click.echo(_outcome_line(done))
         if done.result_data is not None:

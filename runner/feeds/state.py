@@ -37,7 +37,7 @@ class FeedStateStore:
 
     engine: Engine
     user_id: str
-    supplier_id: str
+    account_id: str  # the column feed_state.supplier_id
     sync_type: str
     clock: Clock
     read_only: bool = False
@@ -45,7 +45,7 @@ class FeedStateStore:
     def _where(self, operation: str):
         return and_(
             feed_state.c.user_id == self.user_id,
-            feed_state.c.supplier_id == self.supplier_id,
+            feed_state.c.supplier_id == self.account_id,
             feed_state.c.sync_type == self.sync_type,
             feed_state.c.operation == operation,
         )
@@ -78,7 +78,7 @@ class FeedStateStore:
             if done.rowcount == 0:
                 keys = {
                     "user_id": self.user_id,
-                    "supplier_id": self.supplier_id,
+                    "supplier_id": self.account_id,
                     "sync_type": self.sync_type,
                     "operation": operation,
                 }

@@ -14,7 +14,7 @@ def run_job(ctx: JobContext) -> dict:
     request = PushRequest(
         user_id=job.user_id,
         sync_type=job.source_type,
-        integration_id=job.supplier_id,
+        account_id=job.account_id,
         job_id=job.id,
         dry_run=ctx.dry_run,
         offline=ctx.offline,

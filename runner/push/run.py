@@ -57,7 +57,7 @@ COUNTS = ("linked", "changed", "unchanged", "sent", "accepted", "rejected", "ref
 class PushRequest:
     user_id: str
     sync_type: str
-    integration_id: str | None = None  # None: every active integration of the user
+    account_id: str | None = None  # a marketplace integration; None: every active one
     job_id: str | None = None
     dry_run: bool = False
     offline: bool = False  # every integration pushes to runner.push.mock's offline shop
@@ -119,9 +119,7 @@ class _Push:
 
     def run(self) -> dict[str, Any]:
         request = self.request
-        accounts = load_accounts(
-            self.engine, request.user_id, "marketplace", request.integration_id
-        )
+        accounts = load_accounts(self.engine, request.user_id, "marketplace", request.account_id)
         results: dict[str, dict[str, Any]] = {}
         errors: list[dict[str, Any]] = []
         for account in accounts:

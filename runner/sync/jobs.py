@@ -19,7 +19,7 @@ def request_for(ctx: JobContext) -> SyncRequest:
     return SyncRequest(
         user_id=job.user_id,
         sync_type=job.source_type,
-        account_id=job.supplier_id,
+        account_id=job.account_id,
         job_id=job.id,
         metadata=job.metadata,
         dry_run=ctx.dry_run,

@@ -37,7 +37,7 @@ def test_jobs_one_after_another_never_overspend_and_the_first_that_does_not_fit_
     queue = Queue(engine, specs.runner.queue, clock)
     # 2,500 products at 10,000 a page: one request per list, so ten jobs fit in the hour.
     for _ in range(11):
-        queue.enqueue("user-a", "supplier_api", supplier_id="bb")
+        queue.enqueue("user-a", "supplier_api", account_id="bb")
         clock.advance(1)
     outcomes = []
     for _ in range(11):
@@ -83,7 +83,7 @@ def test_a_step_deferred_in_its_pages_resumes_at_the_next_page(engine, start_ser
     specs = load_specs(specs_dir)
     add_bigbuy(engine, "bb", server.base_url, max_wait_seconds=0)
     queue = Queue(engine, specs.runner.queue, clock)
-    queue.enqueue("user-a", "supplier_api", supplier_id="bb")
+    queue.enqueue("user-a", "supplier_api", account_id="bb")
 
     (first,) = _worker(engine, specs, clock).run().outcomes
     assert first.outcome == "deferred"
@@ -120,7 +120,7 @@ def test_a_job_of_several_accounts_keeps_what_the_others_did(engine, start_serve
     )
     specs = load_specs()
     queue = Queue(engine, specs.runner.queue, clock)
-    queue.enqueue("user-a", "inventory_update", supplier_id="b-tight")  # spends b's stock slot
+    queue.enqueue("user-a", "inventory_update", account_id="b-tight")  # spends b's stock slot
     clock.advance(1)
     queue.enqueue("user-a", "supplier_api")  # every supplier account of the user
     (first,) = _worker(engine, specs, clock).run().outcomes

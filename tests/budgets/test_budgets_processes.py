@@ -82,7 +82,7 @@ def test_jobs_drained_by_one_process_each_never_overspend(engine, make_specs, sp
     add_bigbuy(engine, "bb", server.base_url, budgets=limits, max_wait_seconds=1)
     queue = Queue(engine)
     for _ in range(4):
-        queue.enqueue("user-a", "supplier_api", supplier_id="bb")
+        queue.enqueue("user-a", "supplier_api", account_id="bb")
     logs = [_finish(spawn(specs_dir, *RUN, "--max-jobs", "1")) for _ in range(4)]
     statuses = [job.status for job in jobs(engine)]
     assert statuses == ["completed"] * 3 + ["pending"]
@@ -125,9 +125,9 @@ def test_two_workers_in_parallel_never_exceed_the_budget_together(
     )
     add_bigbuy(engine, "bb", server.base_url)
     queue = Queue(engine)
-    queue.enqueue("user-a", "supplier_api", supplier_id="bb")
-    queue.enqueue("user-a", "price_update", supplier_id="bb")
-    queue.enqueue("user-a", "inventory_update", supplier_id="bb")
+    queue.enqueue("user-a", "supplier_api", account_id="bb")
+    queue.enqueue("user-a", "price_update", account_id="bb")
+    queue.enqueue("user-a", "inventory_update", account_id="bb")
     workers = [spawn(specs_dir, *RUN) for _ in range(2)]
     for worker in workers:
         _finish(worker, timeout=180)
@@ -185,9 +185,7 @@ def test_sigkill_at_ten_random_points_of_a_twenty_page_sync(
     add_bigbuy(engine, "killed", server.base_url, rate_limit=False)
     add_bigbuy(engine, "clean", server.base_url, rate_limit=False)
     job_id = (
-        Queue(engine)
-        .enqueue("user-a", "supplier_api", supplier_id="killed", max_attempts=20)
-        .job_id
+        Queue(engine).enqueue("user-a", "supplier_api", account_id="killed", max_attempts=20).job_id
     )
 
     points = sorted(random.Random(15).sample(range(1, 20), 10))

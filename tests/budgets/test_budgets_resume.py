@@ -43,7 +43,7 @@ def test_a_job_handed_back_on_sigterm_resumes_at_its_checkpoint(engine, start_se
     specs = _small_pages(make_specs)
     add_bigbuy(engine, "bb", server.base_url, rate_limit=False)
     queue = Queue(engine, specs.runner.queue, clock)
-    job_id = queue.enqueue("user-a", "supplier_api", supplier_id="bb").job_id
+    job_id = queue.enqueue("user-a", "supplier_api", account_id="bb").job_id
 
     # The worker is told to stop (SIGTERM) once a batch of the information list committed
     # (not once the server saw its page 2: the fetch thread reads ahead of the batches).
@@ -87,7 +87,7 @@ def test_an_operation_whose_positions_expire_restarts_its_step(engine, start_ser
     server = start_server(BigBuyServer(products=500, wall=lambda: clock.now().timestamp()))
     specs = _small_pages(make_specs, products_budget=3, restart=True)
     add_bigbuy(engine, "bb", server.base_url, max_wait_seconds=0)
-    Queue(engine, specs.runner.queue, clock).enqueue("user-a", "supplier_api", supplier_id="bb")
+    Queue(engine, specs.runner.queue, clock).enqueue("user-a", "supplier_api", account_id="bb")
     options = WorkerOptions(max_jobs=1, schedules=False, maintenance=False)
 
     (first,) = Worker(engine, specs, clock=clock, options=options).run().outcomes

@@ -148,9 +148,9 @@ def test_jobs_waiting_for_a_budget_are_counted(engine):
 
     clock = FakeClock(T0)
     queue = Queue(engine, clock=clock)
-    waiting = queue.enqueue("u", "supplier_api", supplier_id="s1").job_id
-    queue.enqueue("u", "supplier_api", supplier_id="s2", run_at=T0 + timedelta(hours=1))
-    queue.enqueue("u", "price_update", supplier_id="s1")
+    waiting = queue.enqueue("u", "supplier_api", account_id="s1").job_id
+    queue.enqueue("u", "supplier_api", account_id="s2", run_at=T0 + timedelta(hours=1))
+    queue.enqueue("u", "price_update", account_id="s1")
     job = queue.claim("w1", job_id=waiting)
     until = T0 + timedelta(minutes=41)
     result = {"waiting_for": [{"budget": "bigbuy/products", "until": "00:41"}]}

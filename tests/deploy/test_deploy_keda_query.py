@@ -20,7 +20,7 @@ def test_trigger_query_counts_due_unclaimed_jobs(engine, rendered):
     queue = Queue(engine)
     now = datetime.now(UTC)
     ids = {
-        name: queue.enqueue("shop-1", "inventory_update", supplier_id=name, run_at=run_at).job_id
+        name: queue.enqueue("shop-1", "inventory_update", account_id=name, run_at=run_at).job_id
         for name, run_at in [
             ("due", now - timedelta(minutes=1)),
             ("later", now + timedelta(hours=1)),

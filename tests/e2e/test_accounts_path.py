@@ -98,7 +98,7 @@ def test_from_zero_to_a_synced_live_account(db_url, engine, fakes):
 
     # Enqueue and run: the catalogue lands.
     enqueued = cli(
-        db_url, "enqueue", "--user", "shop-1", "--type", "supplier_api", "--supplier", account
+        db_url, "enqueue", "--user", "shop-1", "--type", "supplier_api", "--account", account
     )
     assert enqueued.returncode == 0, enqueued.stderr
     ran = cli(db_url, "run", "--no-schedules", "--no-maintenance", BIGBUY_API_KEY=API_KEY)
@@ -128,7 +128,7 @@ def test_a_missing_secret_fails_only_that_accounts_job(db_url, engine, fakes):
             "shop-1",
             "--type",
             "supplier_api",
-            "--supplier",
+            "--account",
             account,
             "--max-attempts",
             "1",

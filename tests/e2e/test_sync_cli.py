@@ -142,7 +142,7 @@ def test_sync_command_exit_codes(db_url, engine, start_server):
         "user-a",
         "--type",
         "supplier_api",
-        "--supplier",
+        "--account",
         "other",
         "--database-url",
         db_url,
@@ -155,7 +155,7 @@ def test_sync_command_exit_codes(db_url, engine, start_server):
 
 def test_run_job_dry_run_shows_the_diff_and_hands_the_job_back(db_url, engine):
     add_supplier(engine, "bb", "bigbuy", mode="mock")
-    job = Queue(engine).enqueue("user-a", "supplier_api", supplier_id="bb")
+    job = Queue(engine).enqueue("user-a", "supplier_api", account_id="bb")
     done = cli("run-job", job.job_id, "--dry-run", "--database-url", db_url)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout[done.stdout.index("{") :])

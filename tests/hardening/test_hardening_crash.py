@@ -92,9 +92,7 @@ def test_sigkill_anywhere_then_recovery_equals_a_clean_run(
             engine = make_engine(url)
             try:
                 add_acme(engine, "acme-1", server, page_size=1000)
-                job_id = (
-                    Queue(engine).enqueue("user-a", "supplier_api", supplier_id="acme-1").job_id
-                )
+                job_id = Queue(engine).enqueue("user-a", "supplier_api", account_id="acme-1").job_id
                 common = ["--specs", str(specs), "--database-url", url]
                 if index == 0:
                     started = time.monotonic()

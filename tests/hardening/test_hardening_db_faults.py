@@ -55,7 +55,7 @@ def test_postgres_drops_the_connection_mid_job(db_url, engine, make_specs, storm
     try:
         specs = acme_project(make_specs, {"queue": QUEUE, "schedules": []})
         add_acme(engine, "acme-1", server, page_size=500)
-        job_id = Queue(engine).enqueue("user-a", "supplier_api", supplier_id="acme-1").job_id
+        job_id = Queue(engine).enqueue("user-a", "supplier_api", account_id="acme-1").job_id
         common = ["--specs", str(specs), "--database-url", db_url]
         worker = subprocess.Popen(
             [sys.executable, "-m", "runner", "run", "--no-maintenance", *common],

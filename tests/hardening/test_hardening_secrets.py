@@ -234,7 +234,7 @@ def test_no_canary_secret_leaks_anywhere(db_url, db_backend, engine, make_specs,
         for log_format in ("human", "json"):
             for sync_type, account in JOBS:
                 args = ["enqueue", "--user", "user-a", "--type", sync_type]
-                done = cli(*args, "--supplier", account, *common, env=env)
+                done = cli(*args, "--account", account, *common, env=env)
                 assert done.returncode == 0, done.stderr
             run = ["run", "--no-maintenance", "--log-format", log_format, "--log-level", "debug"]
             done = cli(*run, "--json", *common, env=env, timeout=300)

@@ -177,9 +177,9 @@ def test_max_runtime_bounds_a_run_stuck_in_a_trickling_request(db_url, engine, m
         add_acme(engine, "slow-1", slow, user_id="user-a", route="trickle")
         add_acme(engine, "fast-1", healthy, user_id="user-b")
         queue = Queue(engine)
-        stuck = queue.enqueue("user-a", "supplier_api", supplier_id="slow-1").job_id
+        stuck = queue.enqueue("user-a", "supplier_api", account_id="slow-1").job_id
         time.sleep(0.01)
-        other = queue.enqueue("user-b", "supplier_api", supplier_id="fast-1").job_id
+        other = queue.enqueue("user-b", "supplier_api", account_id="fast-1").job_id
         common = ["--no-maintenance", "--no-schedules", "--max-runtime", "10"]
         common += ["--grace-seconds", "5", "--specs", str(specs), "--database-url", db_url]
 

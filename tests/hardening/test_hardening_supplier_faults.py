@@ -71,9 +71,7 @@ def test_a_supplier_down_past_the_retry_budget_fails_then_a_later_run_succeeds(
         specs = acme_project(make_specs, {"queue": queue_spec, "schedules": []})
         add_acme(engine, "acme-1", server)
         queue = Queue(engine)
-        job_id = queue.enqueue(
-            "user-a", "supplier_api", supplier_id="acme-1", max_attempts=2
-        ).job_id
+        job_id = queue.enqueue("user-a", "supplier_api", account_id="acme-1", max_attempts=2).job_id
         common = ["--specs", str(specs), "--database-url", db_url]
         # Each run makes one attempt: the retry is due RETRY_DELAY later, long after the run
         # that failed has found nothing else to claim and exited.

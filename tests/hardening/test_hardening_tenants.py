@@ -211,7 +211,7 @@ def test_jobs_touch_only_their_own_users_rows(db_backend, engine, make_specs):
                 user, sync_type, account = random_job(rng, accounts)
                 where = f"seed {SEED} {db_backend} scenario {scenario} job {step}: "
                 where += f"{user} {sync_type} {account}"
-                job_id = Queue(engine).enqueue(user, sync_type, supplier_id=account).job_id
+                job_id = Queue(engine).enqueue(user, sync_type, account_id=account).job_id
                 others = [u for u in USERS if u != user]
                 before = {u: rows_of(engine, u) for u in others}
                 captured.clear()

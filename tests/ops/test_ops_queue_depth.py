@@ -18,12 +18,12 @@ def test_queue_depths_per_sync_type_and_spec(engine, clock):
     add_supplier(engine, "bb1", "bigbuy")
     add_supplier(engine, "bb2", "bigbuy", user_id="user-b")
     add_integration(engine, "shop1", "shopify", "https://shop.example")
-    queue.enqueue("user-a", "supplier_api", supplier_id="bb1")
+    queue.enqueue("user-a", "supplier_api", account_id="bb1")
     clock.advance(minutes=10)
-    queue.enqueue("user-b", "supplier_api", supplier_id="bb2")
-    queue.enqueue("user-a", "order_sync", supplier_id="shop1")
+    queue.enqueue("user-b", "supplier_api", account_id="bb2")
+    queue.enqueue("user-a", "order_sync", account_id="shop1")
     later = clock.now() + timedelta(hours=1)
-    queue.enqueue("user-a", "price_update", supplier_id="bb1", run_at=later)  # not due
+    queue.enqueue("user-a", "price_update", account_id="bb1", run_at=later)  # not due
     queue.enqueue("user-a", "inventory_update")  # every account of the user
     clock.advance(minutes=5)
     assert queue.claim("worker-1") is not None  # the oldest: bb1's supplier_api

@@ -83,7 +83,7 @@ def run_cli(args: list[str], db_url: str, specs_dir) -> subprocess.CompletedProc
 
 def enqueue(engine, specs, sync_type: str) -> str:
     queue = Queue(engine, specs.runner.queue, SystemClock(), random.Random(1))
-    return queue.enqueue("user-a", sync_type, supplier_id="bb", max_attempts=1).job_id
+    return queue.enqueue("user-a", sync_type, account_id="bb", max_attempts=1).job_id
 
 
 def prepare(engine, make_specs, servers):
@@ -132,6 +132,9 @@ def test_run_notifies_pushes_and_maintains(engine, make_specs, servers):
         events[body["data"]["job_id"]] = body
     assert events[jobs["catalogue"]]["event"] == "job.completed"
     assert events[jobs["catalogue"]]["data"]["result_data"]["totals"]["inserted"] == 8
+    # The job's account under its name and under the key receivers read before.
+    data = events[jobs["catalogue"]]["data"]
+    assert (data["account_id"], data["supplier_id"]) == ("bb", "bb")
     assert events[jobs["prices"]]["event"] == "job.failed"
     assert API_KEY not in json.dumps(events)
 

@@ -238,4 +238,4 @@ def test_a_push_touches_only_its_own_users_links(engine, specs, store):
         ).all()
     assert len(theirs) == 20 and all(h is None and u == T0 for h, u in theirs)
     with pytest.raises(UnknownAccount):
-        run_push(engine, specs, PushRequest("user-b", "stock_push", integration_id="nope"))
+        run_push(engine, specs, PushRequest("user-b", "stock_push", account_id="nope"))

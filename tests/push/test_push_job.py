@@ -26,7 +26,7 @@ def store():
 def test_the_worker_runs_a_queued_stock_push(engine, store):
     specs = load_specs()
     seed(engine, store, 120)
-    job_id = Queue(engine, specs.runner.queue).enqueue(USER, "stock_push", supplier_id=SHOP).job_id
+    job_id = Queue(engine, specs.runner.queue).enqueue(USER, "stock_push", account_id=SHOP).job_id
     Worker(engine, specs, options=WorkerOptions(schedules=False, maintenance=False)).run()
     with engine.connect() as conn:
         job = conn.execute(select(import_jobs).where(import_jobs.c.id == job_id)).one()

@@ -64,7 +64,7 @@ def linked(engine, shop):
 
 
 def push(engine, sync_type: str = "stock_push", **options):
-    request = PushRequest(user_id=USER, sync_type=sync_type, integration_id=SHOP)
+    request = PushRequest(user_id=USER, sync_type=sync_type, account_id=SHOP)
     return run_push(engine, load_specs(), request, **options)["accounts"][SHOP]
 
 

@@ -106,7 +106,7 @@ def test_a_push_killed_at_any_point_sends_every_change_exactly_once(engine, db_u
     try:
         seed(engine, store, N)
         expected = {1000 + i: 10 + i % 7 for i in range(N)}
-        job_id = Queue(engine).enqueue(USER, "stock_push", supplier_id=SHOP).job_id
+        job_id = Queue(engine).enqueue(USER, "stock_push", account_id=SHOP).job_id
 
         # 1. Batch 2 applied and answered; its commit waits for the lock; SIGKILL.
         def after_answer(number: int) -> None:

@@ -54,7 +54,7 @@ def store(engine):
 
 
 def push(engine, sync_type: str = "stock_push") -> dict:
-    request = PushRequest(user_id=USER, sync_type=sync_type, integration_id=SHOP)
+    request = PushRequest(user_id=USER, sync_type=sync_type, account_id=SHOP)
     return run_push(engine, load_specs(), request)["accounts"][SHOP]
 
 

@@ -39,7 +39,7 @@ def test_enqueue_prints_the_id_and_dedupes(invoke, engine):
         "u1",
         "--type",
         "inventory_update",
-        "--supplier",
+        "--account",
         "s1",
         "--priority",
         "5",
@@ -87,14 +87,17 @@ def test_parse_when():
 
 def test_jobs_list_show_cancel_retry(invoke, engine):
     queue = Queue(engine)
-    a = queue.enqueue("u1", "inventory_update", supplier_id="s1").job_id
+    a = queue.enqueue("u1", "inventory_update", account_id="s1").job_id
     b = queue.enqueue("u2", "order_sync", run_at=datetime.now(UTC) + timedelta(hours=1)).job_id
 
     listing = invoke("jobs", "list").stdout
-    assert listing.splitlines()[0].split()[:3] == ["ID", "STATUS", "TYPE"]
+    assert listing.splitlines()[0].split()[:5] == ["ID", "STATUS", "TYPE", "USER", "ACCOUNT"]
     assert a[:8] in listing and b[:8] in listing
     rows = json.loads(invoke("jobs", "list", "--user", "u2", "--json").stdout)
     assert [r["id"] for r in rows] == [b]
+    for option in ("--account", "--supplier"):  # --supplier: the option's old name
+        rows = json.loads(invoke("jobs", "list", option, "s1", "--json").stdout)
+        assert [(r["id"], r["supplier_id"]) for r in rows] == [(a, "s1")]
 
     shown = json.loads(invoke("jobs", "show", a[:8], "--json").stdout)
     assert (shown["id"], shown["status"]) == (a, "pending")
@@ -132,10 +135,12 @@ def test_stats_text_and_json(invoke, engine):
 def test_run_and_run_job(invoke, engine):
     queue_test_handlers.side.create_all(engine)
     queue = Queue(engine)
-    first = queue.enqueue("u1", "qt_record").job_id
+    first = queue.enqueue("u1", "qt_record", account_id="s1").job_id
     later = queue.enqueue("u2", "qt_record", run_at=datetime.now(UTC) + timedelta(days=1)).job_id
     report = json.loads(invoke("run", "--no-maintenance", "--no-schedules", "--json").stdout)
     assert [j["job_id"] for j in report["jobs"]] == [first]
+    # The account id under its name and under the key scripts read before (`supplier_id`).
+    assert [(j["account_id"], j["supplier_id"]) for j in report["jobs"]] == [("s1", "s1")]
     assert report["stopped_by"] == "drained"
     dry = invoke("run-job", later[:8], "--dry-run", "--json")
     assert json.loads(dry.stdout)["outcome"] == "released"

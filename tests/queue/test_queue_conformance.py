@@ -41,7 +41,7 @@ def row(queue: Queue, job_id: str) -> dict:
 
 
 def test_enqueue_makes_a_pending_job(queue, clock):
-    job_id = queue.enqueue("u1", "inventory_update", supplier_id="s1").job_id
+    job_id = queue.enqueue("u1", "inventory_update", account_id="s1").job_id
     job = row(queue, job_id)
     assert job["status"] == "pending"
     assert job["attempts"] == 0
@@ -49,6 +49,16 @@ def test_enqueue_makes_a_pending_job(queue, clock):
     assert job["scheduled_at"] == clock.now()
     assert job["concurrency_key"] == concurrency_key("u1", "inventory_update", "s1")
     assert job["errors"] == [] and job["metadata"] == {}
+
+
+def test_a_claimed_job_carries_its_account_id(queue):
+    """The column `import_jobs.supplier_id` is `Job.account_id`; handlers written against the
+    old attribute name still read it, with a DeprecationWarning."""
+    queue.enqueue("u1", "inventory_update", account_id="s1")
+    job = queue.claim("w1")
+    assert job.account_id == "s1"
+    with pytest.warns(DeprecationWarning, match="Job.account_id"):
+        assert job.supplier_id == "s1"
 
 
 def test_dedupe_key_allows_one_active_job(queue):
@@ -77,13 +87,13 @@ def test_enqueue_rejects_bad_values(queue):
 
 
 def test_claim_takes_priority_then_age_and_only_due_jobs(queue, clock):
-    old_low = queue.enqueue("u1", "t", supplier_id="a").job_id
+    old_low = queue.enqueue("u1", "t", account_id="a").job_id
     clock.advance(1)
-    high = queue.enqueue("u1", "t", supplier_id="b", priority=10).job_id
+    high = queue.enqueue("u1", "t", account_id="b", priority=10).job_id
     clock.advance(1)
-    new_low = queue.enqueue("u1", "t", supplier_id="c").job_id
+    new_low = queue.enqueue("u1", "t", account_id="c").job_id
     later = queue.enqueue(
-        "u1", "t", supplier_id="d", priority=99, run_at=clock.now() + timedelta(hours=1)
+        "u1", "t", account_id="d", priority=99, run_at=clock.now() + timedelta(hours=1)
     ).job_id
     order = [queue.claim("w").id for _ in range(3)]
     assert order == [high, old_low, new_low]
@@ -95,12 +105,12 @@ def test_claim_takes_priority_then_age_and_only_due_jobs(queue, clock):
 def test_expired_and_pending_jobs_share_one_order(queue, clock):
     """The claim picks the best pending job and the best expired one apart, then the better
     of the two by the same order: priority first, then age."""
-    lost_low = queue.enqueue("u1", "t", supplier_id="a").job_id
-    lost_high = queue.enqueue("u1", "t", supplier_id="b", priority=20).job_id
+    lost_low = queue.enqueue("u1", "t", account_id="a").job_id
+    lost_high = queue.enqueue("u1", "t", account_id="b", priority=20).job_id
     assert {queue.claim("dead").id, queue.claim("dead").id} == {lost_low, lost_high}
     clock.advance(1)
-    pending_mid = queue.enqueue("u1", "t", supplier_id="c", priority=10).job_id
-    pending_low = queue.enqueue("u1", "t", supplier_id="d").job_id
+    pending_mid = queue.enqueue("u1", "t", account_id="c", priority=10).job_id
+    pending_low = queue.enqueue("u1", "t", account_id="d").job_id
     clock.advance(301)  # both leases expired
     order = [queue.claim("w").id for _ in range(4)]
     assert order == [lost_high, pending_mid, lost_low, pending_low]
@@ -151,11 +161,11 @@ def test_claim_charges_the_attempt_and_sets_the_lease(queue, clock):
 
 
 def test_one_running_job_per_key_but_other_keys_run(queue, clock):
-    a1 = queue.enqueue("u1", "inventory_update", supplier_id="s1").job_id
+    a1 = queue.enqueue("u1", "inventory_update", account_id="s1").job_id
     clock.advance(1)
-    a2 = queue.enqueue("u1", "inventory_update", supplier_id="s1").job_id
+    a2 = queue.enqueue("u1", "inventory_update", account_id="s1").job_id
     clock.advance(1)
-    b1 = queue.enqueue("u1", "inventory_update", supplier_id="s2").job_id
+    b1 = queue.enqueue("u1", "inventory_update", account_id="s2").job_id
     first = queue.claim("w1")
     second = queue.claim("w2")
     assert (first.id, second.id) == (a1, b1)  # a2 waits: same key as a1
@@ -165,7 +175,7 @@ def test_one_running_job_per_key_but_other_keys_run(queue, clock):
 
 
 def test_the_database_refuses_two_running_jobs_per_key(queue, engine):
-    ids = {queue.enqueue("u1", "t", supplier_id="s").job_id for _ in range(2)}
+    ids = {queue.enqueue("u1", "t", account_id="s").job_id for _ in range(2)}
     (second,) = ids - {queue.claim("w1").id}
     with pytest.raises(Exception, match=r"(?i)unique"), engine.begin() as conn:
         conn.execute(update(import_jobs).where(import_jobs.c.id == second).values(status="running"))
@@ -176,7 +186,7 @@ def test_a_claim_racing_another_claim_of_the_same_key_gets_nothing(queue, engine
     other job of the key and hits the unique index when the first commits; it must retry and
     find the key busy. SQLite: the second claim waits for BEGIN IMMEDIATE."""
     for _ in range(2):
-        queue.enqueue("u1", "t", supplier_id="s")
+        queue.enqueue("u1", "t", account_id="s")
     result: dict = {}
     with engine.connect() as conn:
         tx = conn.begin()
@@ -190,8 +200,8 @@ def test_a_claim_racing_another_claim_of_the_same_key_gets_nothing(queue, engine
 
 
 def test_run_job_claims_a_given_job_even_before_its_time(queue, clock):
-    queue.enqueue("u1", "t", supplier_id="x", priority=50)
-    later = queue.enqueue("u1", "t", supplier_id="y", run_at=clock.now() + timedelta(days=1))
+    queue.enqueue("u1", "t", account_id="x", priority=50)
+    later = queue.enqueue("u1", "t", account_id="y", run_at=clock.now() + timedelta(days=1))
     job = queue.claim("w", job_id=later.job_id)
     assert job.id == later.job_id
     assert queue.claim("w2", job_id=later.job_id) is None  # running, lease live
@@ -342,7 +352,7 @@ def test_defer_does_not_charge_an_attempt(queue, clock):
 
 
 def test_release_hands_the_job_back_uncharged_and_due(queue, clock):
-    job_id = queue.enqueue("u1", "t", supplier_id="s").job_id
+    job_id = queue.enqueue("u1", "t", account_id="s").job_id
     job = queue.claim("w")
     assert queue.release(job)
     stored = row(queue, job_id)
@@ -363,8 +373,8 @@ def test_result_data_is_stored_as_json(queue, clock):
 
 
 def test_cancel_pending_and_running_jobs(queue):
-    pending = queue.enqueue("u1", "t", supplier_id="a").job_id
-    running_id = queue.enqueue("u1", "t", supplier_id="b").job_id
+    pending = queue.enqueue("u1", "t", account_id="a").job_id
+    running_id = queue.enqueue("u1", "t", account_id="b").job_id
     running = queue.claim("w")
     assert running.id in (pending, running_id)
     other = pending if running.id == running_id else running_id
@@ -412,7 +422,7 @@ def test_retry_refuses_when_the_dedupe_key_is_taken(queue):
 
 
 def test_list_get_find_and_stats(queue, clock, engine):
-    done_id = queue.enqueue("u1", "inventory_update", supplier_id="s1").job_id
+    done_id = queue.enqueue("u1", "inventory_update", account_id="s1").job_id
     clock.advance(1)
     queue.enqueue("u2", "price_update")
     queue.enqueue("u1", "order_sync", run_at=clock.now() + timedelta(hours=2))
@@ -457,7 +467,7 @@ def test_only_the_queues_bookkeeping_skips_the_wal_flush(queue, engine):
 
     event.listen(engine, "before_cursor_execute", record)
     try:
-        queue.enqueue("u1", "supplier_api", supplier_id="s1")
+        queue.enqueue("u1", "supplier_api", account_id="s1")
         enqueued = list(sent)
         sent.clear()
         job = queue.claim("w1")

@@ -206,7 +206,7 @@ def test_same_key_never_runs_twice_at_once_but_other_keys_do(side_tables, spawn)
         queue.enqueue(
             "u1",
             "qt_record",
-            supplier_id=supplier,
+            account_id=supplier,
             metadata={"sleep": 0.3, "mark": True, "wait_for_pids": 2},
         )
     workers = [spawn(*RUN) for _ in range(3)]

@@ -361,7 +361,7 @@ def test_schedules_run_first_in_a_run(engine, bundled_specs):
 
 def test_ctx_log_carries_the_job_fields_and_the_call_s_extra(engine, bundled_specs, caplog):
     specs = specs_with(bundled_specs)
-    job_id = Queue(engine, specs.runner.queue).enqueue("u9", "wt_logs", supplier_id="s9").job_id
+    job_id = Queue(engine, specs.runner.queue).enqueue("u9", "wt_logs", account_id="s9").job_id
     with caplog.at_level("INFO", logger="sync_runner.job"):
         Worker(engine, specs, options=NO_EXTRAS).run()
     (record,) = [r for r in caplog.records if r.getMessage() == "step done"]

@@ -32,14 +32,13 @@ def money(value) -> Decimal:
 
 
 def sync(engine, specs, sync_type, user="user-a", **options):
-    request_options = {k: options.pop(k) for k in ("metadata", "dry_run", "job_id") if k in options}
-    if "supplier_id" in options:
-        request_options["account_id"] = options.pop("supplier_id")
+    request_keys = ("metadata", "dry_run", "job_id", "account_id")
+    request_options = {k: options.pop(k) for k in request_keys if k in options}
     return run_sync(engine, specs, SyncRequest(user, sync_type, **request_options), **options)
 
 
-def step(result, supplier_id, name):
-    return result["accounts"][supplier_id]["steps"][name]
+def step(result, account_id, name):
+    return result["accounts"][account_id]["steps"][name]
 
 
 def counts(step_result):
@@ -159,7 +158,7 @@ def test_a_job_never_touches_another_users_rows(engine, specs, start_server):
     assert after == before
     assert {r.price for r in products_of(engine, "bb-a").values()} == {Decimal("5.55")}
     with pytest.raises(UnknownAccount):
-        sync(engine, specs, "supplier_api", user="user-a", supplier_id="bb-b")
+        sync(engine, specs, "supplier_api", user="user-a", account_id="bb-b")
 
 
 def test_bad_records_are_rejected_and_too_many_fail_the_step(
@@ -170,7 +169,7 @@ def test_bad_records_are_rejected_and_too_many_fail_the_step(
     add_supplier(engine, "ae", "aliexpress", base_url=aliexpress.base_url)
     bad = catalog.bigbuy_id(3)
     server.edits[bad] = {"retailPrice": "n/a"}
-    result = sync(engine, specs, "supplier_api", job_id="job-1", supplier_id="bb")
+    result = sync(engine, specs, "supplier_api", job_id="job-1", account_id="bb")
     assert counts(step(result, "bb", "products")) == (25, 24, 0, 0, 1)
     assert str(bad) not in products_of(engine, "bb") and len(products_of(engine, "bb")) == 24
     with engine.connect() as conn:
@@ -260,7 +259,7 @@ def test_skipped_failed_and_transient_accounts(engine, specs, start_server, make
         engine, "d-limited", "bigbuy", base_url=limited.base_url, settings={"max_wait_seconds": 1}
     )
 
-    skipped = sync(engine, specs, "supplier_api", supplier_id="c-off")
+    skipped = sync(engine, specs, "supplier_api", account_id="c-off")
     assert skipped["accounts"]["c-off"]["status"] == "skipped"
     assert skipped["accounts"]["c-off"]["reason"] == "the account is inactive"
 
@@ -276,7 +275,7 @@ def test_skipped_failed_and_transient_accounts(engine, specs, start_server, make
     assert result["accounts"]["d-limited"]["status"] == "waiting"  # not a failure
 
     with pytest.raises(BudgetWait) as waiting:
-        sync(engine, specs, "inventory_update", supplier_id="d-limited")
+        sync(engine, specs, "inventory_update", account_id="d-limited")
     # rate limited for longer than a worker may wait: deferred, not failed
     assert waiting.value.budget == "bigbuy"
     assert waiting.value.result_data["accounts"]["d-limited"]["status"] == "waiting"
@@ -289,7 +288,7 @@ def test_skipped_failed_and_transient_accounts(engine, specs, start_server, make
     from runner.config import load_specs
 
     narrowed = load_specs(specs_dir)
-    result = sync(engine, narrowed, "inventory_update", supplier_id="a-ok")
+    result = sync(engine, narrowed, "inventory_update", account_id="a-ok")
     account = result["accounts"]["a-ok"]
     assert account["status"] == "skipped"
     assert account["reason"] == "bigbuy declares no steps for inventory_update"
@@ -305,7 +304,7 @@ def test_the_handler_runs_a_claimed_job(engine, specs, start_server):
         id="7c1f0000-0000-4000-8000-000000000001",
         user_id="user-a",
         source_type="supplier_api",
-        supplier_id="bb",
+        account_id="bb",
         status="running",
         attempts=1,
         max_attempts=5,

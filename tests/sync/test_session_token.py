@@ -45,8 +45,8 @@ def project(make_specs, **auth_overrides) -> Path:
     return specs
 
 
-def sync(engine, specs, supplier_id="cj"):
-    return run_sync(engine, specs, SyncRequest("user-a", "supplier_api", account_id=supplier_id))
+def sync(engine, specs, account_id="cj"):
+    return run_sync(engine, specs, SyncRequest("user-a", "supplier_api", account_id=account_id))
 
 
 def add_cj(engine, server: CJServer, supplier_id="cj", **settings) -> None:
