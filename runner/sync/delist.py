@@ -73,7 +73,7 @@ def delist_missing(
     of runner.sync.listed), in `conn`'s transaction (see the module doc)."""
     table = target.table
     key = table.c[target.key_column]
-    account = and_(table.c.user_id == user_id, table.c[target.scope_column] == account_id)
+    account = and_(table.c.user_id == user_id, table.c[target.account_column] == account_id)
     # Rows that do not carry every on_missing value yet (NULL-safe).
     not_yet = or_(*(table.c[name].is_distinct_from(value) for name, value in values.items()))
     unseen = ~exists().where(listed.c.key == key)

@@ -63,7 +63,7 @@ def record_listing(
     seen time, clear it on the rows that came back, and move the account's mark to `now`."""
     table = target.table
     c = table.c
-    account = and_(c.user_id == user_id, c[target.scope_column] == account_id)
+    account = and_(c.user_id == user_id, c[target.account_column] == account_id)
     in_listing = exists().where(listed.c.key == c[target.key_column])
     # The previous mark, read inside the statement (no round trip of its own); without one,
     # the row was last seen when written (or created).
@@ -93,7 +93,7 @@ def confirm_listing(
     )  # no mark yet: nothing to confirm
 
 
-def seen_expression(table: Table, scope_column: str) -> ColumnElement[datetime]:
+def seen_expression(table: Table, account_column: str) -> ColumnElement[datetime]:
     """A row's last seen time by a listing: its own `last_seen_at` (frozen while missing),
     else its account's last complete listing (NULL when neither)."""
     m = listing_marks.c
@@ -101,7 +101,7 @@ def seen_expression(table: Table, scope_column: str) -> ColumnElement[datetime]:
         select(m.listed_at)
         .where(
             m.user_id == table.c.user_id,
-            m.account_id == table.c[scope_column],
+            m.account_id == table.c[account_column],
             m.target == table.name,
         )
         .scalar_subquery()

@@ -41,7 +41,8 @@ def known_keys(
     """
     table = target.table
     key = table.c[target.key_column]
-    stmt = select(key).where(table.c.user_id == user_id, table.c[target.scope_column] == account_id)
+    account = table.c[target.account_column]
+    stmt = select(key).where(table.c.user_id == user_id, account == account_id)
     if synced_before is not None:
         stmt = stmt.where(
             or_(table.c.last_synced_at.is_(None), table.c.last_synced_at < synced_before)

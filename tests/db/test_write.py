@@ -143,7 +143,7 @@ def test_writer_for_picks_the_database_and_targets_derive_from_one_definition(en
     for name, spec in TARGET_TABLES.items():
         target = TARGETS[name]
         assert target.table is metadata.tables[name]
-        assert (target.scope_column, target.key_column) == (spec.account_column, spec.key_column)
+        assert (target.account_column, target.key_column) == (spec.account_column, spec.key_column)
         assert spec.key_column in spec.columns
 
 

@@ -38,7 +38,7 @@ class SqlWriter:
         if not keys:
             return []
         q = self.quote
-        names = (q(target.table.name), q(column), q(target.scope_column), q(target.key_column))
+        names = (q(target.table.name), q(column), q(target.account_column), q(target.key_column))
         found = self.differing_rows(conn, names, keys, digests, (user_id, account_id))
         return [(int(i), bool(new)) for i, new in found]
 
@@ -76,7 +76,7 @@ class SqlWriter:
     def owned(self, target: Target, user_id: str, account_id: str) -> ColumnElement[bool]:
         """This user's rows of this account."""
         table = target.table
-        return and_(table.c.user_id == user_id, table.c[target.scope_column] == account_id)
+        return and_(table.c.user_id == user_id, table.c[target.account_column] == account_id)
 
     def fetch_existing(
         self,
@@ -137,7 +137,7 @@ def new_row_values(batch: WriteBatch) -> dict[str, Any]:
     """The columns a batch's inserted rows share: owner, account and the three timestamps."""
     return {
         "user_id": batch.user_id,
-        batch.target.scope_column: batch.account_id,
+        batch.target.account_column: batch.account_id,
         "last_synced_at": batch.now,
         "created_at": batch.now,
         "updated_at": batch.now,

@@ -19,12 +19,12 @@ class Target:
     """Where a sync type writes: the table, its account column and its key column."""
 
     table: Table
-    scope_column: str  # the account id's column: supplier_id | integration_id
+    account_column: str  # the account id's column: supplier_id | integration_id
     key_column: str  # external_id | platform_order_id
 
     @property
     def conflict_columns(self) -> tuple[str, str, str]:
-        return ("user_id", self.scope_column, self.key_column)
+        return ("user_id", self.account_column, self.key_column)
 
 
 # Derived from the one definition of the targets, runner.spec.columns.TARGET_TABLES.

@@ -110,7 +110,7 @@ class PostgresWriter(SqlWriter):
         stage = self._stage(conn, target, changed, data_columns)
         q = self.quote
         copied = [key_name, "content_hash", *data_columns]
-        insert_cols = ["user_id", target.scope_column, *copied, "last_synced_at", "created_at"]
+        insert_cols = ["user_id", target.account_column, *copied, "last_synced_at", "created_at"]
         insert_cols.append("updated_at")
         select_cols = [":user_id", ":account_id", *(f"s.{q(c)}" for c in copied)]
         select_cols += [":now", ":now", ":now"]
@@ -138,7 +138,7 @@ class PostgresWriter(SqlWriter):
         q = self.quote
         table = q(target.table.name)
         match = (
-            f"t.user_id = :user_id AND t.{q(target.scope_column)} = :account_id "
+            f"t.user_id = :user_id AND t.{q(target.account_column)} = :account_id "
             f"AND t.{q(target.key_column)} = s.{q(target.key_column)}"
         )
         parts = []
