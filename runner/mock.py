@@ -25,6 +25,10 @@ Generators (`MockFieldSpec.generator` -> `params`):
 Templates and expressions see `record` (the record built so far), `item` (the list item or
 object being built; the record itself at the top), `index` (1-based position in the
 enclosing list; n + 1 at the top) and `n` (the record number).
+
+Why one module of this size: the generators and the connector that serves their records
+are one contract (record n is the same whatever page or lookup asks for it); most of its
+length is the generators' parameter checks, which name the field they reject.
 """
 
 from __future__ import annotations

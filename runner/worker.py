@@ -17,6 +17,10 @@ SIGTERM (or SIGINT): stop claiming; the running job's next `checkpoint()` raises
 `JobInterrupted` and the job goes back to `pending` with its attempt not charged. If the job
 has not returned within `grace_seconds` (or at a second signal), the keeper hands the job
 back itself and ends the process, so the pod exits within its termination grace period.
+
+Why one module of this size: the claim loop, the lease keeper and the signal handling share
+one job's state (its lease, its stop reason, the grace deadline); apart, each would need the
+others' locks and flags.
 """
 
 from __future__ import annotations
