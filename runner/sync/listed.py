@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from sqlalchemy import Column, Connection, Engine, FromClause, MetaData, Table
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from runner.db.write import BatchWriter, Target, writer_for
+from runner.db.write import Target, writer_for
 
 # Keys held before they go to the table: about 8 MB of the process. Chunks of 10,000 cost a
 # warm sync of 100,000 products 7-15% (a COPY and a commit on the step's thread every tenth
@@ -42,16 +42,9 @@ class ListedKeys:
     """The keys of one complete listing, written to the database as they come (see the
     module doc). Use from one thread; `close` always."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        target: Target,
-        chunk: int | None = None,
-        writer: BatchWriter | None = None,
-    ) -> None:
+    def __init__(self, engine: Engine, target: Target) -> None:
         self._engine = engine
-        self._writer = writer or writer_for(engine)
-        self._chunk = chunk or CHUNK
+        self._writer = writer_for(engine)
         self._conn: Connection | None = None
         self._table = _keys_table(target)
         self._pending: list[str] = []
@@ -60,7 +53,7 @@ class ListedKeys:
     def add(self, keys: Iterable[str | None]) -> None:
         """Keys the listing returned (None and empty ones are skipped)."""
         self._pending.extend(filter(None, keys))
-        if len(self._pending) >= self._chunk:
+        if len(self._pending) >= CHUNK:
             self._flush()
 
     @contextmanager

@@ -169,6 +169,7 @@ class SourceFilter:
         mapping: CompiledMapping,
         user_id: str,
         account_id: str,
+        on_probe: Callable[[bool], None] | None = None,
     ) -> None:
         self.engine = engine
         self.target = target
@@ -177,7 +178,7 @@ class SourceFilter:
         self.account_id = account_id
         self.writer = writer_for(engine)
         # Told after each probe whether any probed key has a row (DatabaseSink.probed).
-        self.on_probe: Callable[[bool], None] | None = None
+        self.on_probe = on_probe
         self.skipped = 0  # records left out: their rows are unchanged
         self._records: list[Any] = []
         self._keys: list[str | None] = []

@@ -128,9 +128,13 @@ class StepRun:
         self.source_filter: SourceFilter | None = None
         if plan.source_filter:
             self.source_filter = SourceFilter(
-                ctx.engine, ctx.target, self.mapping, request.user_id, account.id
+                ctx.engine,
+                ctx.target,
+                self.mapping,
+                request.user_id,
+                account.id,
+                on_probe=getattr(self.sink, "probed", None),  # a dry run's sink has none
             )
-            self.source_filter.on_probe = getattr(self.sink, "probed", None)
         self.changes: ChangedSince | None = None
         if plan.step.changed_since is not None:
             self.changes = ChangedSince(
