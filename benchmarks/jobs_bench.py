@@ -32,9 +32,7 @@ import json
 import pstats
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -46,7 +44,14 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.sync_bench import PG_ADMIN_URL, SPECS, Databases, _env  # noqa: E402
+from benchmarks.sync_bench import (  # noqa: E402
+    PG_ADMIN_URL,
+    SPECS,
+    Databases,
+    _env,
+    drained,
+    run_workers,
+)
 
 SYNC_TYPE = "supplier_api"
 
@@ -176,7 +181,6 @@ def drain(
     from sqlalchemy import func, select
 
     from runner.db.engine import make_engine
-    from runner.db.tables import import_jobs as j
     from runner.db.tables import imported_products
 
     runner = [sys.executable, "-m", "runner"]
@@ -185,31 +189,15 @@ def drain(
     command = [*runner, "run", "--specs", str(specs_dir), "--database-url", url]
     command += ["--no-schedules", "--no-maintenance", "--log-level", "warning"]
     started = time.monotonic()
-    with contextlib.ExitStack() as stack:
-        logs = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(workers)]
-        processes = [
-            subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=log, stderr=log) for log in logs
-        ]
-        codes = [p.wait() for p in processes]
-        wall = time.monotonic() - started
-        if any(codes):
-            log = logs[codes.index(next(c for c in codes if c))]
-            log.seek(0)
-            raise RuntimeError(f"a worker failed:\n{log.read().decode()[-3000:]}")
+    run_workers(command, workers, _env())
+    wall = time.monotonic() - started
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            done, first, last = conn.execute(
-                select(
-                    func.count().filter(j.c.status == "completed"),
-                    func.min(j.c.started_at),
-                    func.max(j.c.completed_at),
-                )
-            ).one()
+            done, span = drained(conn)
             products = conn.execute(select(func.count()).select_from(imported_products)).scalar()
     finally:
         engine.dispose()
-    span = (last - first).total_seconds() if done else 0.0
     return Drain(backend, workers, jobs, done, round(span, 3), round(wall, 2), products)
 
 

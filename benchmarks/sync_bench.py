@@ -568,12 +568,41 @@ def _client_value(value: Any) -> Any:
 # The queue
 
 
-def queue_bench(dbs: Databases, workers: Sequence[int], jobs: int) -> list[dict[str, Any]]:
-    """No-op jobs drained by 1, 2, 4... `sync-runner run` processes on Postgres."""
+def run_workers(command: Sequence[str], count: int, env: dict[str, str]) -> None:
+    """`count` processes of `command` at once, waited for; RuntimeError with the output of
+    the first that failed."""
+    with contextlib.ExitStack() as stack:
+        logs = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(count)]
+        processes = [
+            subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log) for log in logs
+        ]
+        codes = [p.wait() for p in processes]
+        if any(codes):
+            log = logs[codes.index(next(c for c in codes if c))]
+            log.seek(0)
+            raise RuntimeError(f"a worker failed:\n{log.read().decode()[-3000:]}")
+
+
+def drained(conn: Any) -> tuple[int, float]:
+    """(completed jobs, seconds from the first claim to the last finish), as the queue
+    recorded them."""
     from sqlalchemy import func, select
 
-    from runner.db.engine import make_engine
     from runner.db.tables import import_jobs as j
+
+    done, first, last = conn.execute(
+        select(
+            func.count().filter(j.c.status == "completed"),
+            func.min(j.c.started_at),
+            func.max(j.c.completed_at),
+        )
+    ).one()
+    return done, (last - first).total_seconds() if done else 0.0
+
+
+def queue_bench(dbs: Databases, workers: Sequence[int], jobs: int) -> list[dict[str, Any]]:
+    """No-op jobs drained by 1, 2, 4... `sync-runner run` processes on Postgres."""
+    from runner.db.engine import make_engine
     from runner.queue import Queue
 
     url = dbs.create("postgres", "queue")
@@ -595,26 +624,9 @@ def queue_bench(dbs: Databases, workers: Sequence[int], jobs: int) -> list[dict[
             command = [sys.executable, "-m", "runner", "run", "--specs", str(SPECS)]
             command += ["--database-url", url, "--no-schedules", "--no-maintenance"]
             command += ["--log-level", "warning"]
-            with contextlib.ExitStack() as stack:
-                logs = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(count)]
-                processes = [
-                    subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
-                    for log in logs
-                ]
-                codes = [p.wait() for p in processes]
-                if any(codes):
-                    log = logs[codes.index(next(c for c in codes if c))]
-                    log.seek(0)
-                    raise RuntimeError(f"a queue worker failed:\n{log.read().decode()}")
+            run_workers(command, count, env)
             with engine.connect() as conn:
-                done, first, last = conn.execute(
-                    select(
-                        func.count().filter(j.c.status == "completed"),
-                        func.min(j.c.started_at),
-                        func.max(j.c.completed_at),
-                    )
-                ).one()
-            span = (last - first).total_seconds() if done else 0.0
+                done, span = drained(conn)
             results.append(
                 {
                     "workers": count,
