@@ -103,7 +103,7 @@ class Job:
             concurrency_key=m["concurrency_key"],
             scheduled_at=m["scheduled_at"],
             lease_expires_at=m["lease_expires_at"],
-            checkpoint=(m["checkpoint"] or {}) if "checkpoint" in m else None,
+            checkpoint=m["checkpoint"] or {},
         )
 
 
